@@ -1,0 +1,1 @@
+"""Reference predictors (majority, prior, random, oracle) and published numbers with their sources."""

@@ -1,0 +1,61 @@
+"""The ``crab-eval`` command line. Each subcommand lives in ``crab_eval.commands.<name>``.
+
+Errors in the user's input are printed as one line (file:line: what is wrong) with exit code 2; nothing is
+half-written. Exit code 1 is reserved for a verdict (a failed validation, a regression).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from crab_eval import __version__
+from crab_eval.errors import CrabEvalError
+
+# Order is the order of ``crab-eval --help``.
+COMMANDS = ("tasks", "score", "validate")
+
+EPILOG = """\
+examples:
+  crab-eval tasks
+  crab-eval score --task ave --data AVE_Dataset --predictions preds.jsonl --output results/ave.json
+  crab-eval validate --task music_avqa --data MUSIC-AVQA/data/json_update --predictions preds.jsonl
+
+Run 'crab-eval COMMAND --help' for a command's options and an example."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crab-eval",
+        description="Official-exact scoring, transfer tables and regression checks for audio-visual LLM benchmarks.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"crab-eval {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"crab_eval.commands.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args))
+    except CrabEvalError as exc:
+        print(f"crab-eval {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("crab-eval: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

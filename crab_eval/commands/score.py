@@ -1,0 +1,64 @@
+"""``crab-eval score``: the scoring contract's command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from crab_eval.commands.common import add_split_arguments, format_table, subparser
+from crab_eval.errors import CrabEvalError
+from crab_eval.registry import get_task
+from crab_eval.results import samples_path_for, write_result
+from crab_eval.scoring import score
+
+
+def add_parser(sub: Any) -> None:
+    parser = subparser(
+        sub,
+        "score",
+        "score a prediction file against a split with the official metric; write RESULT.json "
+        "(+ RESULT.samples.jsonl with per-sample stats)",
+        "crab-eval score --task avvp --data LLP --split test --predictions preds.jsonl --output avvp.json",
+    )
+    add_split_arguments(parser)
+    parser.add_argument("--output", required=True, help="result file to write (JSON)")
+    parser.add_argument("--model", default=None, help="model or checkpoint id, recorded in the result")
+    parser.add_argument("--variant", default=None, help="e.g. single or unified, recorded in the result")
+    parser.add_argument("--seed", type=int, default=None, help="training seed, recorded in the result")
+    parser.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="extra run information (repeatable)"
+    )
+    parser.set_defaults(run=run)
+
+
+def parse_run_info(args: argparse.Namespace) -> dict[str, Any]:
+    run_info: dict[str, Any] = {}
+    for key in ("model", "variant", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            run_info[key] = value
+    for item in args.tag:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CrabEvalError(f"--tag takes KEY=VALUE, got {item!r}")
+        run_info[key] = value
+    return run_info
+
+
+def run(args: argparse.Namespace) -> int:
+    run_info = parse_run_info(args)
+    task = get_task(args.task)
+    split = args.split or task.default_split
+    result = score(task.id, args.data, split, args.predictions, allow_extra=args.allow_extra, run=run_info)
+    write_result(result, args.output)
+    rows = [
+        [name, f"{value:.2f}" + (" *" if name == result.main_metric else "")] for name, value in result.metrics.items()
+    ]
+    print(format_table(["metric", "value"], rows))
+    print(
+        f"{result.task}/{result.split}: {result.n_samples} samples, {result.n_missing} missing, "
+        f"{result.n_unparsed} unparsed, {result.n_extra} extra ignored"
+    )
+    print(f"wrote {args.output} and {samples_path_for(Path(args.output)).name}")
+    return 0

@@ -1,0 +1,173 @@
+"""Reading prediction files (JSONL): validated line by line, every problem named with its file and line.
+
+A line is ``{"id": ID, "prediction": STRUCTURED}`` or ``{"id": ID, "text": RAW_MODEL_OUTPUT}``. Text lines go
+through the task's own answer parser; text that does not parse is *unparsed* and later scored as an empty
+prediction. Samples with no line are *missing*. Neither is an error; both are counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crab_eval.errors import PredictionError, PredictionFileError
+from crab_eval.tasks.base import Sample, Task
+
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one line holds at most one sample's masks; bigger means a broken file
+
+
+@dataclass
+class PredictionSet:
+    """Predictions of one file matched against one split."""
+
+    path: Path
+    predictions: dict[str, Any]  # sample id -> internal prediction (only the parsed, valid ones)
+    prediction_hashes: dict[str, str]  # sample id -> sha256 of the line's prediction (for exact comparison)
+    sha256: str
+    n_lines: int = 0
+    n_text: int = 0
+    n_structured: int = 0
+    unparsed_ids: list[str] = field(default_factory=list)
+    missing_ids: list[str] = field(default_factory=list)
+    extra_ids: list[str] = field(default_factory=list)
+    errors: list[PredictionFileError] = field(default_factory=list)
+
+    @property
+    def n_unparsed(self) -> int:
+        return len(self.unparsed_ids)
+
+    @property
+    def n_missing(self) -> int:
+        return len(self.missing_ids)
+
+    @property
+    def n_extra(self) -> int:
+        return len(self.extra_ids)
+
+    def status(self, sample_id: str) -> str:
+        if sample_id in self.predictions:
+            return "ok"
+        return "unparsed" if sample_id in self._unparsed_set else "missing"
+
+    def __post_init__(self) -> None:
+        self._unparsed_set: set[str] = set()
+
+
+def _reject_constant(value: str) -> Any:
+    raise ValueError(f"{value} is not a number in JSON")
+
+
+def _has_nan(obj: Any) -> bool:
+    if isinstance(obj, float):
+        return not math.isfinite(obj)
+    if isinstance(obj, dict):
+        return any(_has_nan(v) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_has_nan(v) for v in obj)
+    return False
+
+
+def read_predictions(
+    path: str | Path,
+    task: Task,
+    samples: Sequence[Sample],
+    allow_extra: bool = False,
+    collect_errors: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> PredictionSet:
+    """Read and validate ``path`` against ``samples``.
+
+    Raises ``PredictionFileError`` at the first bad line, or, with ``collect_errors``, records every problem in
+    ``errors`` and reads on (for ``crab-eval validate``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionFileError("prediction file not found", path)
+    by_id = {s.id: s for s in samples}
+    result = PredictionSet(path=path, predictions={}, prediction_hashes={}, sha256="")
+    seen: set[str] = set()
+    digest = hashlib.sha256()
+    base_dir = path.parent
+
+    def fail(message: str, line: int | None) -> None:
+        error = PredictionFileError(message, path, line)
+        if not collect_errors:
+            raise error
+        result.errors.append(error)
+
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            digest.update(raw)
+            if progress is not None:
+                progress(1)
+            if not raw.strip():
+                continue
+            result.n_lines += 1
+            if len(raw) > MAX_LINE_BYTES:
+                fail(f"line longer than {MAX_LINE_BYTES} bytes", line_no)
+                continue
+            try:
+                row = json.loads(raw, parse_constant=_reject_constant)
+            except (ValueError, UnicodeDecodeError) as exc:
+                fail(f"malformed JSON ({exc})", line_no)
+                continue
+            if not isinstance(row, dict):
+                fail("a line must be a JSON object with an 'id'", line_no)
+                continue
+            sample_id = row.get("id")
+            if "id" not in row:
+                fail("missing 'id'", line_no)
+                continue
+            if not isinstance(sample_id, str):
+                fail(f"'id' must be a string, got {type(sample_id).__name__} {sample_id!r}", line_no)
+                continue
+            if sample_id in seen:
+                fail(f"duplicate id {sample_id!r}", line_no)
+                continue
+            seen.add(sample_id)
+            unknown = set(row) - {"id", "prediction", "text"}
+            if unknown:
+                fail(f"id {sample_id!r}: unknown keys {sorted(unknown)}; expected 'prediction' or 'text'", line_no)
+                continue
+            if ("prediction" in row) == ("text" in row):
+                fail(f"id {sample_id!r}: give exactly one of 'prediction' and 'text'", line_no)
+                continue
+            sample = by_id.get(sample_id)
+            if sample is None:
+                if allow_extra:
+                    result.extra_ids.append(sample_id)
+                else:
+                    fail(f"id {sample_id!r} is not in the split (use --allow-extra to ignore such lines)", line_no)
+                continue
+            if "text" in row:
+                result.n_text += 1
+                text = row["text"]
+                if not isinstance(text, str):
+                    fail(f"id {sample_id!r}: 'text' must be a string", line_no)
+                    continue
+                structured = task.parse(text) if task.text_predictions else None
+                if structured is None:
+                    result.unparsed_ids.append(sample_id)
+                    result._unparsed_set.add(sample_id)
+                    continue
+            else:
+                result.n_structured += 1
+                structured = row["prediction"]
+                if _has_nan(structured):
+                    fail(f"id {sample_id!r}: prediction contains NaN or infinity", line_no)
+                    continue
+            try:
+                result.predictions[sample_id] = task.check_prediction(structured, sample, base_dir)
+            except PredictionError as exc:
+                fail(f"id {sample_id!r}: {exc}", line_no)
+                continue
+            canonical = json.dumps(structured, sort_keys=True, separators=(",", ":"))
+            result.prediction_hashes[sample_id] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    result.sha256 = digest.hexdigest()
+    result.missing_ids = [s.id for s in samples if s.id not in seen]
+    return result

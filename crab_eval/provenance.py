@@ -1,0 +1,84 @@
+"""Where a number came from: data fingerprint, code version, library versions, time."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import crab_eval
+
+_LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "pycocotools", "pillow", "torch", "transformers", "peft")
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_fingerprint(files: Iterable[Path], root: Path) -> str:
+    """sha256 over (path relative to ``root``, content hash) of every file, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(f) for f in files):
+        try:
+            rel = path.relative_to(root).as_posix()
+        except ValueError:
+            rel = path.name
+        digest.update(rel.encode())
+        digest.update(b"\0")
+        digest.update(file_sha256(path).encode())
+        digest.update(b"\n")
+    return "sha256:" + digest.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The commit of the crab-eval checkout this code runs from (None outside a git checkout)."""
+    package_dir = Path(crab_eval.__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(package_dir), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    commit = out.stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(package_dir), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True, timeout=10,
+    )
+    return commit + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def base_provenance() -> dict[str, Any]:
+    return {
+        "package": "crab-eval",
+        "package_version": crab_eval.__version__,
+        "git_commit": git_commit(),
+        "libraries": library_versions(),
+        "date": now_utc(),
+        "command": " ".join(sys.argv),
+    }

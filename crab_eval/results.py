@@ -1,0 +1,110 @@
+"""Result files: metrics and provenance in RESULT.json, per-sample stats in RESULT.samples.jsonl beside it.
+
+A result file is enough to re-score, bootstrap, compare and plot without the model: ``aggregate`` of the task
+applied to the per-sample stats gives the metrics back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crab_eval.errors import CrabEvalError
+from crab_eval.io import write_json, write_jsonl
+
+SCHEMA_VERSION = 1
+
+
+def samples_path_for(result_path: Path) -> Path:
+    name = result_path.name
+    stem = name[: -len(".json")] if name.endswith(".json") else name
+    return result_path.with_name(stem + ".samples.jsonl")
+
+
+@dataclass
+class RunResult:
+    task: str
+    split: str
+    metrics: dict[str, float]
+    main_metric: str
+    higher_is_better: dict[str, bool]
+    n_samples: int
+    n_missing: int
+    n_unparsed: int
+    n_extra: int = 0
+    provenance: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # model, variant, seed, ... as given by the user
+    samples: list[dict[str, Any]] = field(default_factory=list)  # per-sample stats, one dict a sample
+
+    def to_json(self, samples_file: str | None) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "task": self.task,
+            "split": self.split,
+            "metrics": self.metrics,
+            "main_metric": self.main_metric,
+            "higher_is_better": self.higher_is_better,
+            "n_samples": self.n_samples,
+            "n_missing": self.n_missing,
+            "n_unparsed": self.n_unparsed,
+            "n_extra": self.n_extra,
+            "run": self.run,
+            "provenance": self.provenance,
+            "samples_file": samples_file,
+        }
+
+
+def write_result(result: RunResult, path: str | Path) -> None:
+    """Write the per-sample JSONL first and the JSON last, each atomically: the JSON's presence means done."""
+    path = Path(path)
+    samples_path = samples_path_for(path)
+    write_jsonl(samples_path, result.samples)
+    write_json(path, result.to_json(samples_path.name))
+
+
+_REQUIRED = ("task", "split", "metrics", "n_samples", "n_missing", "n_unparsed")
+
+
+def read_result(path: str | Path, with_samples: bool = True) -> RunResult:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CrabEvalError("result file not found", path) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CrabEvalError(f"malformed result JSON ({exc})", path) from None
+    if not isinstance(data, dict) or any(key not in data for key in _REQUIRED):
+        raise CrabEvalError(f"not a crab-eval result file (needs keys {', '.join(_REQUIRED)})", path)
+    samples: list[dict[str, Any]] = []
+    samples_file = data.get("samples_file")
+    if with_samples and samples_file:
+        samples_path = path.parent / samples_file
+        if not samples_path.is_file():
+            raise CrabEvalError(f"per-sample stats file {samples_file!r} not found beside the result", path)
+        with samples_path.open(encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        samples.append(json.loads(line))
+                    except ValueError as exc:
+                        raise CrabEvalError(f"malformed JSON ({exc})", samples_path, line_no) from None
+        if len(samples) != data["n_samples"]:
+            raise CrabEvalError(
+                f"{samples_file} has {len(samples)} rows but the result says n_samples={data['n_samples']}", path
+            )
+    return RunResult(
+        task=data["task"],
+        split=data["split"],
+        metrics=data["metrics"],
+        main_metric=data.get("main_metric", ""),
+        higher_is_better=data.get("higher_is_better", {}),
+        n_samples=data["n_samples"],
+        n_missing=data["n_missing"],
+        n_unparsed=data["n_unparsed"],
+        n_extra=data.get("n_extra", 0),
+        provenance=data.get("provenance", {}),
+        run=data.get("run", {}),
+        samples=samples,
+    )

@@ -1,0 +1,84 @@
+"""Score one prediction file against one split: the engine behind ``crab-eval score``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from crab_eval.errors import AnnotationError, CrabEvalError
+from crab_eval.predictions import PredictionSet, read_predictions
+from crab_eval.provenance import base_provenance, data_fingerprint
+from crab_eval.registry import get_task
+from crab_eval.results import RunResult
+from crab_eval.tasks.base import Sample, Task
+
+
+def load_split(task: Task, data_dir: str | Path, split: str) -> list[Sample]:
+    data_dir = Path(data_dir)
+    task.check_split(split)
+    if not data_dir.is_dir():
+        raise AnnotationError("data directory not found", data_dir)
+    samples = task.load(data_dir, split)
+    if not samples:
+        raise AnnotationError(f"split {split!r} of task {task.id!r} has no samples", data_dir)
+    return samples
+
+
+def score_predictions(task: Task, samples: list[Sample], preds: PredictionSet) -> list[dict[str, Any]]:
+    """Per-sample stats, with a missing or unparsed prediction scored as the task's empty prediction."""
+    chosen = [preds.predictions.get(s.id) for s in samples]
+    filled = [p if p is not None else task.empty_prediction(s) for s, p in zip(samples, chosen, strict=True)]
+    stats = task.score_samples(samples, filled)
+    rows = []
+    for sample, row in zip(samples, stats, strict=True):
+        record: dict[str, Any] = {"id": sample.id, "group": sample.group, "status": preds.status(sample.id)}
+        record["pred_hash"] = preds.prediction_hashes.get(sample.id)
+        record.update(row)
+        rows.append(record)
+    return rows
+
+
+def score(
+    task_id: str,
+    data_dir: str | Path,
+    split: str,
+    predictions_path: str | Path,
+    allow_extra: bool = False,
+    run: dict[str, Any] | None = None,
+) -> RunResult:
+    start = time.perf_counter()
+    task = get_task(task_id)
+    data_dir = Path(data_dir)
+    samples = load_split(task, data_dir, split)
+    preds = read_predictions(predictions_path, task, samples, allow_extra=allow_extra)
+    rows = score_predictions(task, samples, preds)
+    metrics = task.aggregate(rows)
+    expected = {m.name for m in task.metrics}
+    if set(metrics) - expected:
+        raise CrabEvalError(f"task {task.id!r} produced undeclared metrics {sorted(set(metrics) - expected)}")
+    provenance = base_provenance()
+    provenance.update(
+        {
+            "task_version": task.version,
+            "data_dir": str(data_dir.resolve()),
+            "data_fingerprint": data_fingerprint(task.annotation_files(data_dir, split), data_dir),
+            "predictions_file": str(Path(predictions_path).resolve()),
+            "predictions_sha256": preds.sha256,
+            "wall_time_s": round(time.perf_counter() - start, 4),
+        }
+    )
+    return RunResult(
+        task=task.id,
+        split=split,
+        metrics={k: float(v) for k, v in metrics.items()},
+        main_metric=task.main_metric,
+        higher_is_better={m.name: m.higher_is_better for m in task.metrics},
+        n_samples=len(samples),
+        n_missing=preds.n_missing,
+        n_unparsed=preds.n_unparsed,
+        n_extra=preds.n_extra,
+        provenance=provenance,
+        run=dict(run or {}),
+        samples=rows,
+    )

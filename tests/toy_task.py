@@ -1,0 +1,67 @@
+"""A minimal task for testing the harness core without any benchmark's quirks.
+
+Annotation file ``toy_{split}.tsv``: ``id<TAB>video<TAB>label`` per line. Prediction ``{"label": str}``; text
+template ``<answer> LABEL </answer>``. Metric: accuracy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
+
+from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.registry import register_task
+
+_ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.S)
+
+
+@register_task
+class ToyTask(Task):
+    id = "toy"
+    version = "1"
+    description = "test-only task"
+    splits = ("test", "val")
+    metrics = (MetricSpec("accuracy"), MetricSpec("error", higher_is_better=False))
+    main_metric = "accuracy"
+
+    def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
+        return [data_dir / f"toy_{split}.tsv"]
+
+    def load(self, data_dir: Path, split: str) -> list[Sample]:
+        path = require_file(data_dir / f"toy_{split}.tsv")
+        samples = []
+        for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+            parts = line.split("\t")
+            if len(parts) != 3:
+                raise AnnotationError(f"expected 3 tab-separated fields, got {len(parts)}", path, line_no)
+            samples.append(Sample(id=parts[0], instruction="What is it?", target=parts[2], group=parts[1]))
+        return samples
+
+    def target_text(self, sample: Sample) -> str:
+        return f"<answer> {sample.target} </answer>"
+
+    def parse(self, text: str) -> dict[str, Any] | None:
+        match = _ANSWER.search(text)
+        return None if match is None else {"label": match.group(1)}
+
+    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> Any:
+        if not isinstance(obj, dict) or not isinstance(obj.get("label"), str):
+            raise PredictionError('expected {"label": STRING}')
+        return obj["label"]
+
+    def empty_prediction(self, sample: Sample) -> Any:
+        return ""
+
+    def oracle_prediction(self, sample: Sample) -> dict[str, Any]:
+        return {"label": sample.target}
+
+    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
+        return {"correct": int(prediction == sample.target)}
+
+    def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        acc = 100.0 * sum(s["correct"] for s in stats) / len(stats)
+        return {"accuracy": acc, "error": 100.0 - acc}
