@@ -1,0 +1,1 @@
+"""Official-size scoring inputs, one module per task family: ``build(root, seed) -> [(task, data, split, preds)]``."""
