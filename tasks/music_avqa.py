@@ -1,0 +1,278 @@
+"""MUSIC-AVQA (GeWu-Lab/MUSIC-AVQA): spatio-temporal audio-visual question answering, top-1 accuracy per group.
+
+Scoring follows ``test()`` in the official ``net_grd_avst/main_avst.py`` with the answer labels of
+``net_grd_avst/dataloader_avst.py``: every question is right or wrong (the predicted answer is the ground-truth
+answer), accuracies are pooled within the nine (modality, type) groups, within each modality, and over all questions.
+See docs/tasks/music_avqa.md for every quirk.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.layouts.music_avqa import ANSWER_VOCABULARY, split_path
+from crab_eval.registry import register_task
+from crab_eval.tasks.answer_tags import canonical_answer, extract_answer, format_answer, vocabulary_index
+from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
+
+# (type[0], type[1]) as the official test loop compares them (exact, case-sensitive) -> per-group metric name.
+QTYPE_METRIC: dict[tuple[str, str], str] = {
+    ("Audio", "Counting"): "audio_counting",
+    ("Audio", "Comparative"): "audio_comparative",
+    ("Visual", "Counting"): "visual_counting",
+    ("Visual", "Location"): "visual_location",
+    ("Audio-Visual", "Existential"): "av_existential",
+    ("Audio-Visual", "Counting"): "av_counting",
+    ("Audio-Visual", "Location"): "av_location",
+    ("Audio-Visual", "Comparative"): "av_comparative",
+    ("Audio-Visual", "Temporal"): "av_temporal",
+}
+# A type pair outside the nine counts only towards ``overall``, as in the official loop (no branch appends it).
+OTHER_QTYPE = "other"
+# Modality averages pool exactly the listed groups (the official sums the lists it printed).
+AVERAGES: dict[str, tuple[str, ...]] = {
+    "audio_avg": ("audio_counting", "audio_comparative"),
+    "visual_avg": ("visual_counting", "visual_location"),
+    "av_avg": ("av_existential", "av_counting", "av_location", "av_comparative", "av_temporal"),
+}
+METRIC_ORDER: tuple[str, ...] = (
+    "audio_counting", "audio_comparative", "audio_avg",
+    "visual_counting", "visual_location", "visual_avg",
+    "av_existential", "av_counting", "av_location", "av_comparative", "av_temporal", "av_avg",
+    "overall",
+)  # fmt: skip
+
+REQUIRED_KEYS = ("video_id", "question_id", "type", "question_content", "templ_values", "anser")
+QUESTION_MARKS = ("?", "\uff1f")  # 430 of the original test questions end in a full-width question mark
+INSTRUCTION = "Please answer this question: {question}"  # Crab dataset/unified_dataset.py, MUSIC-AVQA samples
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_VOCAB_INDEX = vocabulary_index(ANSWER_VOCABULARY)
+_VOCAB_SET = frozenset(ANSWER_VOCABULARY)
+
+
+def fill_question(content: str, values: Sequence[str]) -> str:
+    """The question as the official loader builds it, with Crab's trailing question mark.
+
+    Official: ``rstrip``, split on single spaces, drop the last character of the last word (the question mark),
+    then every word containing ``<`` is *replaced whole* by the next template value, in order.
+    """
+    words = content.rstrip().split(" ")
+    words[-1] = words[-1][:-1]
+    filled = iter(values)
+    words = [next(filled) if "<" in word else word for word in words]
+    return " ".join(words) + "?"
+
+
+@lru_cache(maxsize=4096)
+def _literal_list_cached(raw: str) -> tuple[str, ...] | None:
+    # The strings repeat (9 types, a few hundred value lists), and literal_eval is the loader's slowest step.
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(value)
+
+
+def _literal_list(raw: Any, key: str) -> list[str]:
+    """``type`` / ``templ_values``: a string holding a list of strings (the official reads it with literal_eval)."""
+    if not isinstance(raw, str):
+        raise ValueError(f"{key!r} must be a string holding a list, got {type(raw).__name__}")
+    value = _literal_list_cached(raw)
+    if value is None:
+        raise ValueError(f"{key!r} must be a string holding a list of strings, got {raw!r}")
+    return list(value)
+
+
+def read_entries(path: Path) -> tuple[str, list[Any]]:
+    """The text of ``path`` and its top-level JSON list."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(f"not UTF-8 text ({exc.reason})", path) from None
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(f"malformed JSON: {exc.msg}", path, exc.lineno) from None
+    if not isinstance(entries, list):
+        raise AnnotationError("expected a JSON list of question objects", path, 1)
+    return text, entries
+
+
+def element_line(text: str, index: int) -> int | None:
+    """The line where element ``index`` of the (valid) top-level JSON list starts; only called to report an error."""
+    decoder = json.JSONDecoder()
+    pos = _JSON_SPACE.match(text, 0).end() + 1  # type: ignore[union-attr]  # past '['
+    for _ in range(index):
+        pos = _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        pos = decoder.raw_decode(text, pos)[1]
+        pos = _JSON_SPACE.match(text, pos).end() + 1  # type: ignore[union-attr]  # past ','
+    pos = _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
+    return text.count("\n", 0, pos) + 1
+
+
+def _parse_entry(obj: Any) -> dict[str, Any]:
+    """One question object -> its checked fields; ``ValueError`` says what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"each element must be a question object, got {type(obj).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in obj]
+    if missing:
+        raise ValueError(f"missing keys {missing}")
+    video_id, question_id, content, answer = obj["video_id"], obj["question_id"], obj["question_content"], obj["anser"]
+    if not isinstance(video_id, str) or not video_id:
+        raise ValueError(f"'video_id' must be a non-empty string, got {video_id!r}")
+    if isinstance(question_id, bool) or not isinstance(question_id, int | str) or question_id == "":
+        raise ValueError(f"'question_id' must be an integer or a non-empty string, got {question_id!r}")
+    qtype = _literal_list(obj["type"], "type")
+    if len(qtype) != 2:
+        raise ValueError(f"'type' must hold [modality, question type], got {obj['type']!r}")
+    values = _literal_list(obj["templ_values"], "templ_values")
+    if not isinstance(content, str) or not content.rstrip().endswith(QUESTION_MARKS):
+        raise ValueError(f"'question_content' must be a question ending in '?', got {content!r}")
+    n_slots = sum("<" in word for word in content.rstrip().split(" "))
+    if n_slots != len(values):
+        raise ValueError(f"'question_content' has {n_slots} placeholders but 'templ_values' {len(values)} values")
+    question = fill_question(content, values)
+    if not question[:-1].strip():
+        raise ValueError("'question_content' is empty")
+    # The official loader indexes the answer in the training vocabulary; any other answer is a KeyError there.
+    if not isinstance(answer, str) or answer not in _VOCAB_SET:
+        raise ValueError(f"'anser' {answer!r} is not one of the {len(ANSWER_VOCABULARY)} official answers")
+    return {"video_id": video_id, "question_id": question_id, "type": qtype, "question": question, "answer": answer}
+
+
+def sample_ids(question_ids: Sequence[Any]) -> list[str]:
+    """str(question_id); repeats (56 rows of the original json/ test file) get ``#2``, ``#3``... in file order."""
+    raw = [str(q) for q in question_ids]
+    taken = set(raw)
+    seen: dict[str, int] = {}
+    ids = []
+    for qid in raw:
+        seen[qid] = seen.get(qid, 0) + 1
+        if seen[qid] == 1:
+            ids.append(qid)
+            continue
+        new = f"{qid}#{seen[qid]}"
+        if new in taken:
+            raise ValueError(f"question_id {qid!r} repeats and its id {new!r} is already a question_id")
+        taken.add(new)
+        ids.append(new)
+    return ids
+
+
+@register_task
+class MusicAVQA(Task):
+    id: ClassVar[str] = "music_avqa"
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "MUSIC-AVQA question answering: top-1 accuracy per question group (official AVST test)"
+    splits: ClassVar[tuple[str, ...]] = ("test", "val", "train")
+    metrics: ClassVar[tuple[MetricSpec, ...]] = tuple(
+        MetricSpec(name, description=f"accuracy (%) pooled over {name.replace('_', ' ')} questions")
+        for name in METRIC_ORDER
+    )
+    main_metric: ClassVar[str] = "overall"
+
+    def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
+        return [split_path(data_dir, split)]
+
+    def load(self, data_dir: Path, split: str) -> list[Sample]:
+        self.check_split(split)
+        path = require_file(split_path(data_dir, split))
+        text, objects = read_entries(path)
+        parsed = []
+        for index, obj in enumerate(objects):
+            try:
+                parsed.append(_parse_entry(obj))
+            except ValueError as exc:
+                raise AnnotationError(f"question {index}: {exc}", path, element_line(text, index)) from None
+        try:
+            ids = sample_ids([entry["question_id"] for entry in parsed])
+        except ValueError as exc:
+            raise AnnotationError(str(exc), path) from None
+        samples = []
+        for sample_id, entry in zip(ids, parsed, strict=True):
+            qtype = tuple(entry["type"])
+            samples.append(
+                Sample(
+                    id=sample_id,
+                    instruction=INSTRUCTION.format(question=entry["question"]),
+                    target=entry["answer"],
+                    group=entry["video_id"],
+                    media={"video": f"avqa-videos/{entry['video_id']}.mp4"},
+                    meta={
+                        "question_id": entry["question_id"],
+                        "type": list(qtype),
+                        "qtype": QTYPE_METRIC.get(qtype, OTHER_QTYPE),  # type: ignore[arg-type]
+                        "question": entry["question"],
+                    },
+                )
+            )
+        return samples
+
+    # ---- text ------------------------------------------------------------------------------------------------
+    def target_text(self, sample: Sample) -> str:
+        return f"So the answer is {format_answer(sample.target)}."
+
+    def parse(self, text: str) -> dict[str, Any] | None:
+        body = extract_answer(text)
+        if body is None:
+            return None
+        return {"answer": canonical_answer(body, _VOCAB_INDEX)}
+
+    # ---- predictions -----------------------------------------------------------------------------------------
+    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> str:
+        if not isinstance(obj, dict):
+            raise PredictionError(f'prediction must be an object {{"answer": STRING}}, got {type(obj).__name__}')
+        if set(obj) != {"answer"}:
+            raise PredictionError(f"prediction must have exactly the key 'answer', got {sorted(obj)}")
+        answer = obj["answer"]
+        if not isinstance(answer, str):
+            raise PredictionError(f"'answer' must be a string, got {type(answer).__name__}")
+        if answer in _VOCAB_SET:  # the common case needs no normalisation
+            return answer
+        return canonical_answer(answer, _VOCAB_INDEX)
+
+    def empty_prediction(self, sample: Sample) -> str:
+        return ""  # no official answer is empty, so a missing answer is wrong
+
+    def oracle_prediction(self, sample: Sample) -> dict[str, Any]:
+        return {"answer": sample.target}
+
+    # ---- scoring ---------------------------------------------------------------------------------------------
+    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
+        # Official: argmax class index == label index, i.e. the same vocabulary answer.
+        return {"correct": int(prediction == sample.target), "group": sample.group, "qtype": sample.meta["qtype"]}
+
+    def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        """Pooled accuracies; a group with no questions is left out (the official code divides by zero there)."""
+        if not stats:
+            return {}
+        correct = np.fromiter((s["correct"] for s in stats), dtype=np.float64, count=len(stats))
+        names, inverse = np.unique(np.array([s["qtype"] for s in stats], dtype=object), return_inverse=True)
+        right = np.bincount(inverse, weights=correct, minlength=len(names))
+        total = np.bincount(inverse, minlength=len(names)).astype(np.float64)
+        right_by, total_by = dict(zip(names, right, strict=True)), dict(zip(names, total, strict=True))
+
+        def pooled(members: Sequence[str]) -> float | None:
+            n = sum(total_by.get(m, 0.0) for m in members)
+            return None if n == 0 else float(100.0 * sum(right_by.get(m, 0.0) for m in members) / n)
+
+        results: dict[str, float] = {}
+        for name in METRIC_ORDER:
+            if name == "overall":
+                value: float | None = float(100.0 * correct.sum() / len(correct))
+            else:
+                value = pooled(AVERAGES.get(name, (name,)))
+            if value is not None:
+                results[name] = value
+        return results
