@@ -1,0 +1,1 @@
+"""Leaderboard: submissions validated and scored safely, entries, and a static page."""

@@ -1,0 +1,1 @@
+"""SynthAV: a procedurally generated audio-visual suite in the official layouts, with planted transfer."""
