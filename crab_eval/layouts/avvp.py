@@ -16,6 +16,7 @@ from pathlib import Path
 AUDIO_FILE = "AVVP_eval_audio.csv"
 VISUAL_FILE = "AVVP_eval_visual.csv"
 SPLIT_FILES: Mapping[str, str] = {"test": "AVVP_test_pd.csv", "val": "AVVP_val_pd.csv"}
+TRAIN_FILE = "AVVP_train.csv"  # weak labels only (filename, event_labels), like the split files
 DENSE_HEADER = ("filename", "onset", "offset", "event_labels")
 SPLIT_HEADER = ("filename", "event_labels")
 N_SEGMENTS = 10  # ten 1-second segments per clip
@@ -74,6 +75,11 @@ def write_dense(path: Path, rows: Iterable[DenseRow]) -> Path:
 def write_split(data_dir: Path, split: str, rows: Iterable[tuple[str, Sequence[str]]]) -> Path:
     """``AVVP_{split}_pd.csv``: (filename, weak labels) per video, in the given order."""
     return _write_tsv(Path(data_dir) / SPLIT_FILES[split], SPLIT_HEADER, ((f, ",".join(w)) for f, w in rows))
+
+
+def write_train(data_dir: Path, rows: Iterable[tuple[str, Sequence[str]]]) -> Path:
+    """``AVVP_train.csv``: (filename, weak labels) per training video, in the given order."""
+    return _write_tsv(Path(data_dir) / TRAIN_FILE, SPLIT_HEADER, ((f, ",".join(w)) for f, w in rows))
 
 
 def weak_labels(video: Video) -> list[str]:

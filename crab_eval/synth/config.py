@@ -1,0 +1,164 @@
+"""SynthAV's fixed design: class families (look, sound, names per benchmark), suite sizes and planted relations.
+
+Everything a reader needs to know what the suite *means* is here; the other modules only execute it. The design is
+documented in docs/synth.md, and ``relations_manifest`` writes it beside the data (``synth_config.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SAMPLE_RATE = 16_000  # Hz, the rate of every official extracted-audio file (AVSBench, LLP, MUSIC-AVQA scripts)
+FRAME_SIZE = 96  # pixels, square frames (even, for H.264)
+VIDEO_FPS = 4  # frames per second in mp4 files; the scene only changes at segment boundaries
+CLIP_SECONDS = 10  # AVE, LLP and the synthetic MUSIC-AVQA clips: ten 1 s segments
+AVS_SECONDS = 5  # AVSBench-object clips: five seconds, one annotated frame per second
+AUDIO_BITRATE = 32_000  # AAC bitrate of the audio track inside mp4 files
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One synthetic sound-emitting object class: how it looks and how it sounds.
+
+    ``waveform`` picks the harmonic recipe (render_audio.HARMONICS) or "noise" (band-passed noise);
+    ``pattern`` the pitch / amplitude pattern over time: steady, rise, fall, trill, vibrato, pulse.
+    """
+
+    key: str
+    shape: str
+    colour: tuple[int, int, int]
+    waveform: str
+    base_hz: float
+    pattern: str
+
+
+# Family A: the world of the shared-skill group (ave, avvp, s4) and of the conflict task. Each class has a name in
+# each benchmark's own vocabulary; the eight are chosen so that the three vocabularies name the same thing.
+FAMILY_A: tuple[ClassSpec, ...] = (
+    ClassSpec("violin", "triangle", (220, 40, 40), "saw", 660.0, "vibrato"),
+    ClassSpec("guitar", "circle", (240, 200, 30), "pluck", 330.0, "pulse"),
+    ClassSpec("dog", "square", (40, 160, 60), "square", 250.0, "pulse"),
+    ClassSpec("cat", "diamond", (60, 90, 230), "sine", 800.0, "fall"),
+    ClassSpec("chainsaw", "cross", (230, 120, 20), "noise", 1200.0, "steady"),
+    ClassSpec("helicopter", "bar", (150, 60, 200), "square", 110.0, "trill"),
+    ClassSpec("speech", "ring", (30, 190, 200), "formant", 180.0, "rise"),
+    ClassSpec("race_car", "star", (240, 90, 170), "saw", 200.0, "rise"),
+)
+NAMES_A: dict[str, tuple[str, ...]] = {
+    "ave": ("Violin, fiddle", "Acoustic guitar", "Bark", "Cat", "Chainsaw", "Helicopter",
+            "Male speech, man speaking", "Race car, auto racing"),
+    "avvp": ("Violin_fiddle", "Acoustic_guitar", "Dog", "Cat", "Chainsaw", "Helicopter", "Speech", "Car"),
+    # Official S4 category folder names (s4_meta_data.csv, column 2).
+    "s4": ("playing_violin", "playing_acoustic_guitar", "dog_barking", "cat_meowing", "chainsawing_trees",
+           "helicopter", "male_speech", "race_car"),
+}  # fmt: skip
+
+# Family B: MS3's world (no class names: MS3 scores masks only). Disjoint looks and sounds from A and C.
+FAMILY_B: tuple[ClassSpec, ...] = (
+    ClassSpec("b_hexagon", "hexagon", (200, 200, 200), "sine", 440.0, "trill"),
+    ClassSpec("b_semicircle", "semicircle", (120, 80, 40), "noise", 300.0, "pulse"),
+    ClassSpec("b_hbar", "hbar", (0, 120, 120), "formant", 520.0, "steady"),
+    ClassSpec("b_ring", "ring", (250, 150, 150), "pluck", 990.0, "fall"),
+)
+
+# Family C: MUSIC-AVQA's world; names are answers of the official 42-word vocabulary.
+FAMILY_C: tuple[ClassSpec, ...] = (
+    ClassSpec("piano", "square", (245, 245, 245), "pluck", 262.0, "steady"),
+    ClassSpec("flute", "bar", (170, 170, 60), "sine", 1046.0, "vibrato"),
+    ClassSpec("trumpet", "triangle", (230, 170, 60), "saw", 523.0, "steady"),
+    ClassSpec("drum", "circle", (110, 40, 40), "noise", 150.0, "pulse"),
+    ClassSpec("xylophone", "diamond", (80, 200, 120), "sine", 1568.0, "pulse"),
+    ClassSpec("erhu", "star", (90, 50, 150), "saw", 392.0, "trill"),
+)
+NAMES_C: tuple[str, ...] = ("piano", "flute", "trumpet", "drum", "xylophone", "erhu")
+
+FAMILIES: dict[str, tuple[ClassSpec, ...]] = {"A": FAMILY_A, "B": FAMILY_B, "C": FAMILY_C}
+
+# The conflict task's vocabulary: the AVE names shifted by one (a derangement), so that every AVE word names a
+# different class there. Same clips distribution, same instruction, same answer template.
+CONFLICT_SHIFT = 1
+NAMES_A["synth_ave_swap"] = tuple(NAMES_A["ave"][(k + CONFLICT_SHIFT) % len(FAMILY_A)] for k in range(len(FAMILY_A)))
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """Clips per split for every task of the suite (MUSIC-AVQA: videos; each gets several questions)."""
+
+    train: int
+    val: int
+    test: int
+    questions_per_video: int
+
+
+SIZES: dict[str, SizeSpec] = {
+    "tiny": SizeSpec(train=4, val=2, test=4, questions_per_video=4),
+    "small": SizeSpec(train=48, val=12, test=24, questions_per_video=6),
+    "medium": SizeSpec(train=480, val=60, test=160, questions_per_video=8),
+}
+
+# Task id -> (family, folder of the suite holding that task's official layout).
+TASKS: dict[str, tuple[str, str]] = {
+    "ave": ("A", "AVE_Dataset"),
+    "synth_ave_swap": ("A", "SynthAVE_swap"),
+    "avvp": ("A", "LLP"),
+    "s4": ("A", "AVSBench/Single-source"),
+    "ms3": ("B", "AVSBench/Multi-sources"),
+    "music_avqa": ("C", "MUSIC-AVQA"),
+}
+
+# The planted relations. ``expect`` is the transfer a correct measurement should find when the listed tasks are
+# trained together versus alone (same data per task, same budget).
+RELATIONS: dict[str, dict[str, Any]] = {
+    "shared_skill": {
+        "tasks": ["ave", "avvp", "s4"],
+        "expect": "positive",
+        "mechanism": (
+            "All three are built from family A: the same eight classes with the same look (shape, colour) and the "
+            "same sound (timbre, pitch pattern), named by the same words where the vocabularies allow. Each needs "
+            "the one skill 'which class is sounding, and is it on screen': AVE's audible-and-visible segments, "
+            "AVVP's audio and visual events, S4's mask of the sounding object among silent distractors. Training "
+            "them together gives each more examples of that skill."
+        ),
+    },
+    "conflict": {
+        "tasks": ["ave", "synth_ave_swap"],
+        "expect": "negative",
+        "mechanism": (
+            "synth_ave_swap is AVE's layout, metric, instruction and answer template on clips drawn from the same "
+            "generator, but its Annotations.txt names class k with AVE's word for class k+1 (a cyclic shift). The "
+            "same input and prompt therefore have two contradicting targets on every event segment; a joint model "
+            "that cannot tell the tasks apart must lose event-segment accuracy on at least one of them. Segment "
+            "timing and background agree, so the conflict is confined to the class word."
+        ),
+    },
+    "null": {
+        "tasks": ["ms3", "music_avqa"],
+        "expect": "none",
+        "mechanism": (
+            "MS3 is built from family B and MUSIC-AVQA from family C: disjoint looks, sounds and words, disjoint "
+            "outputs (masks versus answer words), independent random streams. No relation is planted; generic "
+            "perception shared by any two audio-visual tasks remains, so 'none' means no planted transfer."
+        ),
+    },
+}
+
+
+def relations_manifest() -> dict[str, Any]:
+    """The design as JSON-ready data: families with their names per task, and the relations."""
+    families = {
+        name: [
+            {"key": c.key, "shape": c.shape, "colour": list(c.colour), "waveform": c.waveform, "base_hz": c.base_hz,
+             "pattern": c.pattern}
+            for c in specs
+        ]
+        for name, specs in FAMILIES.items()
+    }
+    names = {task: list(v) for task, v in NAMES_A.items()}
+    names["music_avqa"] = list(NAMES_C)
+    return {
+        "families": families,
+        "class_names": names,
+        "tasks": {task: {"family": fam, "folder": folder} for task, (fam, folder) in TASKS.items()},
+        "relations": RELATIONS,
+    }
