@@ -15,7 +15,9 @@ from crab_eval import __version__
 from crab_eval.errors import CrabEvalError
 
 # Order is the order of ``crab-eval --help``.
-COMMANDS = ("tasks", "score", "validate")
+COMMANDS = (
+    "tasks", "score", "validate", "synth",
+)
 
 EPILOG = """\
 examples:
