@@ -1,0 +1,193 @@
+"""AVQA (Yang et al., ACM MM 2022; AlyssaYoung/AVQA): four-way multiple-choice audio-visual QA.
+
+Scoring follows ``validate()`` in the official ``HAVF/hcrn_havf/validate.py``: a question is right when the chosen
+candidate index equals ``answer``; accuracy is pooled over all questions and within each of the eight question
+types. The official evaluation runs on the val file (``validate.py`` loads ``{name}_val_questions.pt``); the
+release has no other test set. See docs/tasks/avqa.md for every quirk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.layouts.avqa import N_CHOICES, QUESTION_TYPES, SPLIT_FILES, split_path
+from crab_eval.registry import register_task
+from crab_eval.tasks.answer_tags import extract_answer, format_answer, vocabulary_key
+from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
+from crab_eval.tasks.classification import unique_ids
+from crab_eval.tasks.music_avqa import element_line, read_entries
+
+# Question type (as the file spells it) -> metric name.
+TYPE_METRIC: dict[str, str] = {qtype: qtype.lower().replace(" ", "_") for qtype in QUESTION_TYPES}
+METRIC_ORDER: tuple[str, ...] = ("accuracy", *TYPE_METRIC.values())
+REQUIRED_KEYS = ("id", "video_name", "video_id", "question_text", "multi_choice", "answer", "question_type")
+# Crab+ omni_dataset.py, add_avqa_thu_samples: ``f"...: {question}, options:{multi_choice}"`` with the Python list
+# itself formatted, so the options appear as its repr: ['a', 'b', 'c', 'd'].
+INSTRUCTION = "Please answer the question based on the options: {question}, options:{choices}"
+# A text answer naming no candidate: an index no answer has, so it is wrong.
+NO_CHOICE = -1
+_CHOICE_TYPES = {str, type(None)}
+
+
+def _answer_index(raw: Any) -> int:
+    """``answer``: the official preprocessing applies ``int()``; an int or a string of digits (no bools)."""
+    if isinstance(raw, bool):
+        raise ValueError(f"'answer' must be a candidate index, got {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    raise ValueError(f"'answer' must be a candidate index, got {raw!r}")
+
+
+def _parse_entry(obj: Any) -> dict[str, Any]:
+    """One question object -> its checked fields; ``ValueError`` says what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"each element must be a question object, got {type(obj).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in obj]
+    if missing:
+        raise ValueError(f"missing keys {missing}")
+    qid, question, choices, qtype = obj["id"], obj["question_text"], obj["multi_choice"], obj["question_type"]
+    if isinstance(qid, bool) or not isinstance(qid, int | str) or qid == "":
+        raise ValueError(f"'id' must be an integer or a non-empty string, got {qid!r}")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"'question_text' must be a non-empty string, got {question!r}")
+    # The official loader raises KeyError on any other type (QUESTION_CATEGORY_DICT).
+    if qtype not in TYPE_METRIC:
+        raise ValueError(f"'question_type' {qtype!r} is not one of {list(QUESTION_TYPES)}")
+    # The official code pads a shorter list with 'NULL' and silently drops candidates past the fourth; we refuse
+    # the latter (an answer past index 3 could never be chosen) and non-text candidates other than null.
+    if not isinstance(choices, list) or not 1 <= len(choices) <= N_CHOICES:
+        raise ValueError(f"'multi_choice' must be a list of 1 to {N_CHOICES} candidates, got {choices!r}")
+    if not {type(c) for c in choices} <= _CHOICE_TYPES:
+        raise ValueError(f"'multi_choice' candidates must be strings, got {choices!r}")
+    answer = _answer_index(obj["answer"])
+    if not 0 <= answer < len(choices) or not isinstance(choices[answer], str) or not choices[answer].strip():
+        raise ValueError(f"'answer' {obj['answer']!r} does not index a candidate of {choices!r}")
+    name = obj["video_name"]
+    if not isinstance(name, str | int) or isinstance(name, bool) or name == "":
+        raise ValueError(f"'video_name' must be a non-empty string, got {name!r}")
+    return {"id": qid, "question": question, "choices": choices, "answer": answer, "qtype": qtype, "obj": obj}
+
+
+def choice_of(text: str, choices: Sequence[str | None], truth: int) -> int:
+    """The candidate index a text answer names (case, whitespace, ``_``/``-`` and edge punctuation aside).
+
+    Two candidates with the same text are the same answer to a reader: if the truth is among them the text is
+    right, otherwise it takes the first. A text naming no candidate gets ``NO_CHOICE``.
+    """
+    if text == choices[truth]:  # the common case needs no normalisation
+        return truth
+    key = vocabulary_key(text)
+    matches = [i for i, c in enumerate(choices) if c is not None and vocabulary_key(c) == key]
+    if not matches:
+        return NO_CHOICE
+    return truth if truth in matches else matches[0]
+
+
+@register_task
+class AvqaTask(Task):
+    id: ClassVar[str] = "avqa"
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "AVQA (Yang et al.) 4-way multiple choice: accuracy overall and per question type"
+    splits: ClassVar[tuple[str, ...]] = tuple(SPLIT_FILES)
+    default_split: ClassVar[str] = "val"  # the official evaluation split (validate.py scores the val file)
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("accuracy", description="accuracy (%) over all questions"),
+        *(MetricSpec(name, description=f"accuracy (%) over '{q}' questions") for q, name in TYPE_METRIC.items()),
+    )
+    main_metric: ClassVar[str] = "accuracy"
+
+    def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
+        return [split_path(data_dir, split)]
+
+    def load(self, data_dir: Path, split: str) -> list[Sample]:
+        self.check_split(split)
+        path = require_file(split_path(data_dir, split))
+        text, objects = read_entries(path)
+        parsed = []
+        for index, obj in enumerate(objects):
+            try:
+                parsed.append(_parse_entry(obj))
+            except ValueError as exc:
+                raise AnnotationError(f"question {index}: {exc}", path, element_line(text, index)) from None
+        try:
+            ids = unique_ids([str(entry["id"]) for entry in parsed])
+        except ValueError as exc:
+            raise AnnotationError(str(exc), path) from None
+        samples = []
+        for sample_id, entry in zip(ids, parsed, strict=True):
+            obj = entry["obj"]
+            name = str(obj["video_name"])
+            samples.append(
+                Sample(
+                    id=sample_id,
+                    instruction=INSTRUCTION.format(question=entry["question"], choices=entry["choices"]),
+                    target=entry["answer"],
+                    group=name,
+                    media={
+                        "video": str(obj.get("video_path") or f"{name}.mp4"),
+                        "audio": str(obj.get("audio_path") or f"{name}.wav"),
+                    },
+                    meta={
+                        "choices": list(entry["choices"]),
+                        "qtype": TYPE_METRIC[entry["qtype"]],
+                        "question_relation": obj.get("question_relation"),
+                        "video_id": obj["video_id"],
+                    },
+                )
+            )
+        return samples
+
+    # ---- text ------------------------------------------------------------------------------------------------
+    def target_text(self, sample: Sample) -> str:
+        return f"So the answer is {format_answer(sample.meta['choices'][sample.target])}."
+
+    def parse(self, text: str) -> dict[str, Any] | None:
+        body = extract_answer(text)
+        return None if body is None else {"answer": body}
+
+    # ---- predictions -----------------------------------------------------------------------------------------
+    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> int:
+        if not isinstance(obj, dict) or len(obj) != 1 or not set(obj) <= {"answer", "choice"}:
+            raise PredictionError('prediction must be {"answer": CANDIDATE_TEXT} or {"choice": INDEX}')
+        if "choice" in obj:
+            choice = obj["choice"]
+            if isinstance(choice, bool) or not isinstance(choice, int):
+                raise PredictionError(f"'choice' must be an integer index, got {choice!r}")
+            if not 0 <= choice < N_CHOICES:
+                raise PredictionError(f"'choice' must lie in [0, {N_CHOICES - 1}], got {choice}")
+            return choice
+        answer = obj["answer"]
+        if not isinstance(answer, str):
+            raise PredictionError(f"'answer' must be a string, got {type(answer).__name__}")
+        return choice_of(answer, sample.meta["choices"], sample.target)
+
+    def empty_prediction(self, sample: Sample) -> int:
+        return NO_CHOICE
+
+    def oracle_prediction(self, sample: Sample) -> dict[str, Any]:
+        return {"choice": sample.target}
+
+    # ---- scoring ---------------------------------------------------------------------------------------------
+    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
+        # Official: argmax over the candidates == answer index.
+        return {"correct": int(prediction == sample.target), "qtype": sample.meta["qtype"]}
+
+    def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        """Pooled accuracies; a type with no questions is left out (the official code divides by zero there)."""
+        if not stats:
+            return {}
+        correct = np.fromiter((s["correct"] for s in stats), dtype=np.float64, count=len(stats))
+        names, inverse = np.unique(np.array([s["qtype"] for s in stats], dtype=object), return_inverse=True)
+        right = np.bincount(inverse, weights=correct, minlength=len(names))
+        total = np.bincount(inverse, minlength=len(names))
+        by_type = {str(n): 100.0 * r / t for n, r, t in zip(names, right, total, strict=True)}
+        results = {"accuracy": float(100.0 * correct.sum() / len(correct))}
+        results.update({name: float(by_type[name]) for name in METRIC_ORDER[1:] if name in by_type})
+        return results

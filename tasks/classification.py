@@ -1,0 +1,220 @@
+"""Crab+'s classification family as configuration: one adapter class, one ``ClassificationSpec`` per task.
+
+``ks``, ``ucf``, ``meld``, ``cremad``, ``mafw``, ``dfew``, ``a2v`` and ``v2a`` read Crab+'s own
+``AVUIE_2/{task}/{split}.json`` (the files Crab+ users hold; see crab_eval/layouts/classification.py), pose
+Crab+'s instruction, expect ``<answer>LABEL</answer>`` and score with the benchmark's metric: accuracy, weighted
+F1 (MELD) or UAR/WAR (DFEW, MAFW). Per-sample stats keep the true and the predicted label, so every metric,
+including the class-averaged ones, is recomputed from the stats alone (bootstrap resamples them).
+See docs/tasks/classification.md.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.layouts.classification import SPLIT_FILES, split_path
+from crab_eval.registry import register_task
+from crab_eval.tasks.answer_tags import extract_answer, normalize_space_case, vocabulary_key
+from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
+from crab_eval.tasks.classification_specs import METRIC_DESCRIPTIONS, SPECS, ClassificationSpec
+
+# The internal prediction of a missing or unparsed answer: no label is empty, so it is wrong for every metric.
+NO_LABEL = ""
+
+
+def unique_ids(raw: Sequence[str]) -> list[str]:
+    """Ids in file order; a repeated id gets ``#2``, ``#3``... (as AVE); a suffixed id that is already taken is an
+    error rather than a silent merge of two samples."""
+    taken = set(raw)
+    seen: dict[str, int] = {}
+    ids = []
+    for sid in raw:
+        seen[sid] = seen.get(sid, 0) + 1
+        if seen[sid] == 1:
+            ids.append(sid)
+            continue
+        new = f"{sid}#{seen[sid]}"
+        if new in taken:
+            raise ValueError(f"id {sid!r} repeats and its suffixed id {new!r} is already taken")
+        taken.add(new)
+        ids.append(new)
+    return ids
+
+
+def _accuracy(y_true: list[str], y_pred: list[str]) -> float:
+    return sum(t == p for t, p in zip(y_true, y_pred, strict=True)) / len(y_true)
+
+
+def _weighted_f1(y_true: list[str], y_pred: list[str]) -> float:
+    # declare-lab/MELD baseline.py: precision_recall_fscore_support(average='weighted'); an undefined precision
+    # (a class never predicted) is 0 there too.
+    from sklearn.metrics import f1_score  # imported here: the registry loads every task at CLI start
+
+    return float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
+
+
+def _uar(y_true: list[str], y_pred: list[str]) -> float:
+    from sklearn.metrics import balanced_accuracy_score
+
+    with warnings.catch_warnings():
+        # sklearn warns when a prediction names a class absent from y_true (e.g. every missing answer); such a
+        # class has no recall and is left out of the mean, which is the definition of UAR.
+        warnings.simplefilter("ignore")
+        return float(balanced_accuracy_score(y_true, y_pred))
+
+
+METRIC_FUNCTIONS: dict[str, Callable[[list[str], list[str]], float]] = {
+    "accuracy": _accuracy,
+    "war": _accuracy,  # weighted average recall = sum_c (n_c / N) * recall_c = accuracy
+    "weighted_f1": _weighted_f1,
+    "uar": _uar,
+}
+
+
+class ClassificationTask(Task):
+    """The adapter shared by every spec; subclasses only set ``spec`` (see the registration loop below)."""
+
+    spec: ClassVar[ClassificationSpec]
+    version: ClassVar[str] = "1"
+    splits: ClassVar[tuple[str, ...]] = tuple(SPLIT_FILES)
+
+    def __init__(self) -> None:
+        # Label key -> label; ``load`` fills it with the split's labels (and the spec's aliases).
+        self._index: dict[str, str] = {}
+        self._labels: frozenset[str] = frozenset()
+
+    def _key(self, text: str) -> str:
+        key = vocabulary_key(text)
+        return key.replace(" ", "") if self.spec.ignore_spaces else key
+
+    def _label(self, raw: Any) -> str:
+        """The ground truth as Crab+ writes it into the answer: a non-empty string (matching: 1 or 2)."""
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise ValueError(f"{self.spec.layout.label_key!r} must be a class name, got {raw!r}")
+        label = str(raw).strip()
+        if self.spec.lowercase_label:
+            label = label.lower()
+        if not label:
+            raise ValueError(f"{self.spec.layout.label_key!r} is empty")
+        if self.spec.closed_labels and label not in self.spec.closed_labels:
+            allowed = list(self.spec.closed_labels)
+            raise ValueError(f"{self.spec.layout.label_key!r} must be one of {allowed}, got {raw!r}")
+        return label
+
+    # ---- official files -> samples ----------------------------------------------------------------------------
+    def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
+        return [split_path(data_dir, split)]
+
+    def load(self, data_dir: Path, split: str) -> list[Sample]:
+        # Imported here: music_avqa's JSON helpers are generic, and a module-level import would make the order in
+        # which the registry imports task modules matter.
+        from crab_eval.tasks.music_avqa import element_line, read_entries
+
+        self.check_split(split)
+        layout = self.spec.layout
+        path = require_file(split_path(data_dir, split))
+        text, objects = read_entries(path)
+        rows: list[tuple[list[str], str]] = []
+        for index, obj in enumerate(objects):
+            try:
+                if not isinstance(obj, dict):
+                    raise ValueError(f"each element must be an object, got {type(obj).__name__}")
+                missing = [k for k in (*layout.media_keys, layout.label_key) if k not in obj]
+                if missing:
+                    raise ValueError(f"missing keys {missing}")
+                paths = [obj[k] for k in layout.media_keys]
+                if not all(isinstance(p, str) and p.strip() for p in paths):
+                    raise ValueError(f"media paths {list(layout.media_keys)} must be non-empty strings")
+                rows.append((paths, self._label(obj[layout.label_key])))
+            except ValueError as exc:
+                raise AnnotationError(f"sample {index}: {exc}", path, element_line(text, index)) from None
+        labels = sorted({label for _, label in rows})
+        index_: dict[str, str] = {}
+        for label in labels:
+            key = self._key(label)
+            if key in index_ and index_[key] != label:
+                raise AnnotationError(f"labels {index_[key]!r} and {label!r} are the same answer to a reader", path)
+            index_[key] = label
+        for alias, label in self.spec.aliases.items():
+            index_.setdefault(self._key(alias), label)
+        self._index = index_
+        self._labels = frozenset(labels)
+        try:
+            # The id is the sample's media path(s) as the file gives them (Crab+'s files carry no id field).
+            ids = unique_ids(["|".join(paths) for paths, _ in rows])
+        except ValueError as exc:
+            raise AnnotationError(str(exc), path) from None
+        return [
+            Sample(
+                id=sample_id,
+                instruction=self.spec.instruction,
+                target=label,
+                group=paths[0],  # the query clip: the bootstrap cluster
+                media=dict(zip(layout.media_keys, paths, strict=True)),
+                meta={"roles": list(layout.media_roles)},
+            )
+            for sample_id, (paths, label) in zip(ids, rows, strict=True)
+        ]
+
+    # ---- text (Crab+'s template) ---------------------------------------------------------------------------------
+    def prompt(self, sample: Sample) -> str:
+        return self.spec.prompt_prefix + sample.instruction
+
+    def target_text(self, sample: Sample) -> str:
+        # Crab+ OmniTestDataset: f"<answer>{label}</answer>" (+ "." for the emotion and matching tasks).
+        return f"<answer>{sample.target}</answer>{self.spec.answer_suffix}"
+
+    def parse(self, text: str) -> dict[str, Any] | None:
+        body = extract_answer(text)
+        return None if body is None else {"answer": body}
+
+    # ---- structured predictions -----------------------------------------------------------------------------------
+    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> str:
+        if not isinstance(obj, dict) or set(obj) != {"answer"}:
+            raise PredictionError('prediction must be an object {"answer": LABEL}')
+        answer = obj["answer"]
+        if not isinstance(answer, str):
+            raise PredictionError(f"'answer' must be a string, got {type(answer).__name__}")
+        if answer in self._labels:  # the common case needs no normalisation
+            return answer
+        # Another spelling of a label (case, spaces, _/-, edge punctuation, the matching tasks' "first"/"video 2")
+        # becomes that label; anything else is kept, normalised, and is simply wrong.
+        return self._index.get(self._key(answer), normalize_space_case(answer))
+
+    def empty_prediction(self, sample: Sample) -> str:
+        return NO_LABEL
+
+    def oracle_prediction(self, sample: Sample) -> dict[str, Any]:
+        return {"answer": sample.target}
+
+    # ---- scoring -----------------------------------------------------------------------------------------------------
+    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
+        return {"true": sample.target, "pred": prediction, "correct": int(prediction == sample.target)}
+
+    def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        if not stats:
+            return {}
+        y_true = [str(s["true"]) for s in stats]
+        y_pred = [str(s["pred"]) for s in stats]
+        return {name: 100.0 * METRIC_FUNCTIONS[name](y_true, y_pred) for name in self.spec.metrics}
+
+
+def _register(spec: ClassificationSpec) -> type[ClassificationTask]:
+    attributes = {
+        "id": spec.id,
+        "spec": spec,
+        "description": spec.description,
+        "metrics": tuple(MetricSpec(name, description=METRIC_DESCRIPTIONS[name]) for name in spec.metrics),
+        "main_metric": spec.main_metric,
+        "__module__": __name__,
+        "__doc__": spec.description,
+    }
+    name = f"{spec.id.capitalize()}ClassificationTask"
+    return register_task(type(name, (ClassificationTask,), attributes))
+
+
+TASK_CLASSES: dict[str, type[ClassificationTask]] = {spec.id: _register(spec) for spec in SPECS}
