@@ -116,6 +116,9 @@ def read_predictions(
             except (ValueError, UnicodeDecodeError) as exc:
                 fail(f"malformed JSON ({exc})", line_no)
                 continue
+            except RecursionError:
+                fail("JSON nests too deeply", line_no)
+                continue
             if not isinstance(row, dict):
                 fail("a line must be a JSON object with an 'id'", line_no)
                 continue

@@ -87,6 +87,7 @@ BAD_LINES = [
     ('{"id": "a", "prediction": {"label": "x", "p": NaN}}', "malformed JSON"),
     ('{"id": "a", "prediction": {"label": "x", "p": 1e999}}', "NaN or infinity"),
     (json.dumps({"id": "a", "answer": "x"}), "unknown keys"),
+    ('{"id": "a", "prediction": ' + "[" * 100000 + "]" * 100000 + "}", "JSON nests too deeply"),
 ]
 
 

@@ -1,0 +1,172 @@
+"""The leaderboard page in a real headless Chromium: what a person sees when they sort and filter.
+
+Chromium and its driver come from Debian (``chromium``, ``chromium-driver``); when they are missing the test installs
+them with apt-get (as root) and FAILS if that does not work — a leaderboard whose page was never opened is not
+tested. The page is driven with selenium. A screenshot is written for review to ``$CRAB_EVAL_ARTIFACTS`` (default:
+the test's temporary folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import toy_task  # noqa: F401  (registers the "toy" task)
+
+from crab_eval.leaderboard.render import build_site, collect_rows
+from crab_eval.leaderboard.submission import score_submission
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1000")
+ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow")]
+
+
+def ensure_chromium() -> None:
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    if os.geteuid() != 0:
+        pytest.fail("chromium / chromium-driver are missing and the test is not root: "
+                    "run 'apt-get install -y chromium chromium-driver'")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"]):
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+        if done.returncode != 0:
+            pytest.fail(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail("apt-get installed chromium but /usr/bin/chromium or /usr/bin/chromedriver is missing")
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    ensure_chromium()
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is not installed: pip install selenium (it belongs to the dev extras)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    browser.set_page_load_timeout(60)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A page with one rescored entry (unified + its single-task runs) and the bundled published rows."""
+    root = tmp_path_factory.mktemp("board")
+    data = root / "data" / "toy"
+    data.mkdir(parents=True)
+    (data / "toy_test.tsv").write_text("".join(f"{i}\t{v}\t{y}\n" for i, v, y in ROWS))
+    meta = {"schema_version": 1, "model": "Toy-LLM", "team": "Team T", "url": "https://example.org",
+            "parameters": 7_000_000_000, "llm_backbone": "tiny", "encoders": {"audio": "mel"},
+            "training_data": ["toy"], "variant": "unified", "date": "2025-06-01"}
+    sub = root / "sub.zip"
+    with zipfile.ZipFile(sub, "w") as archive:
+        archive.writestr("submission.json", json.dumps(meta))
+        archive.writestr("toy.jsonl", "".join(json.dumps({"id": i, "prediction": {"label": "dog"}}) + "\n"
+                                              for i in "abcd"))
+        archive.writestr("single_task/toy.jsonl", "".join(json.dumps({"id": i, "prediction": {"label": y}}) + "\n"
+                                                          for i, _, y in ROWS))
+    score_submission(sub, root / "data", root / "entries" / "toy.json")
+    build_site(root / "entries", root / "site")
+    return root / "site"
+
+
+def visible_rows(driver: Any, table_id: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return [r for r in driver.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr") if r.is_displayed()]
+
+
+def column_texts(driver: Any, table_id: str, index: int) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [r.find_elements(By.TAG_NAME, "td")[index].text for r in visible_rows(driver, table_id)]
+
+
+def header_button(driver: Any, table_id: str, label: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    for button in driver.find_elements(By.CSS_SELECTOR, f"#{table_id} thead th button"):
+        if button.text.startswith(label):
+            return button
+    raise AssertionError(f"no header {label!r} in {table_id}")
+
+
+def numbers(texts: list[str]) -> list[float | None]:
+    return [None if t in ("–", "") else float(t) for t in texts]
+
+
+def test_page_renders_sorts_and_filters_in_chromium(driver: Any, site: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    rows = collect_rows(site.parent / "entries")
+    driver.get((site / "index.html").as_uri())
+    assert "leaderboard" in driver.title
+
+    # Rows render: every row of the summary is on screen, with the rescored entry's name.
+    shown = visible_rows(driver, "table-summary")
+    assert len(shown) == len(rows) > 20
+    assert column_texts(driver, "table-summary", 0)[:2] == ["Toy-LLM", "Toy-LLM (single-task runs)"]
+    assert driver.find_element(By.ID, "shown-count").text == f"{len(rows)} of {len(rows)} rows shown"
+
+    # Sorting: the first click on a numeric column puts the best first, missing values last; the second reverses.
+    header_button(driver, "table-summary", "Mean win rate").click()
+    first = numbers(column_texts(driver, "table-summary", 4))
+    present = [v for v in first if v is not None]
+    assert present == sorted(present, reverse=True) and first[: len(present)] == present
+    header_button(driver, "table-summary", "Mean win rate").click()
+    again = numbers(column_texts(driver, "table-summary", 4))
+    assert [v for v in again if v is not None] == sorted(present)
+    header_button(driver, "table-summary", "Model").click()
+    names = column_texts(driver, "table-summary", 0)
+    assert names == sorted(names, key=str.lower) and names != column_texts(driver, "table-summary", 0)[::-1]
+
+    # Filters: hiding "reported" leaves only the two rescored rows, in every table.
+    driver.find_element(By.CSS_SELECTOR, 'input[data-filter="source"][value="reported"]').click()
+    assert column_texts(driver, "table-summary", 1) == ["rescored", "rescored"]
+    assert driver.find_element(By.ID, "shown-count").text == f"2 of {len(rows)} rows shown"
+    assert {t for t in column_texts(driver, "table-family-other", 1)} == {"rescored"}
+    driver.find_element(By.CSS_SELECTOR, 'input[data-filter="variant"][value="single-task"]').click()
+    assert column_texts(driver, "table-summary", 0) == ["Toy-LLM"]
+    artifacts = Path(os.environ.get("CRAB_EVAL_ARTIFACTS", site))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    driver.find_element(By.CSS_SELECTOR, 'input[data-filter="source"][value="reported"]').click()
+    driver.find_element(By.CSS_SELECTOR, 'input[data-filter="variant"][value="single-task"]').click()
+    assert len(visible_rows(driver, "table-summary")) == len(rows)
+
+    # The provenance link of a row jumps to its section; the page logged no script errors.
+    driver.find_element(By.LINK_TEXT, "Toy-LLM").click()
+    assert driver.current_url.endswith("#prov-" + rows[0].id)
+    section = driver.find_element(By.ID, "prov-" + rows[0].id)
+    assert "sha256:" in section.text and "https://example.org" in section.text
+    errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert not errors, errors
+    driver.execute_script("window.scrollTo(0, 0)")
+    shot = artifacts / "leaderboard.png"
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
+
+
+def test_transfer_table_in_chromium(driver: Any, site: Path) -> None:
+    driver.get((site / "index.html").as_uri())
+    assert column_texts(driver, "table-transfer", 0) == ["Toy-LLM"]
+    # unified 50 (dog right for a, c) minus single-task 100: -50.
+    assert column_texts(driver, "table-transfer", 3) == ["-50.00"]
