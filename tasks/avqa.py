@@ -18,8 +18,7 @@ from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.avqa import N_CHOICES, QUESTION_TYPES, SPLIT_FILES, split_path
 from crab_eval.registry import register_task
 from crab_eval.tasks.answer_tags import extract_answer, format_answer, vocabulary_key
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
-from crab_eval.tasks.classification import unique_ids
+from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
 from crab_eval.tasks.music_avqa import element_line, read_entries
 
 # Question type (as the file spells it) -> metric name.

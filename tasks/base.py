@@ -125,6 +125,27 @@ class Task(ABC):
             raise CrabEvalError(f"task {self.id!r} has no split {split!r}; splits: {', '.join(self.splits)}")
 
 
+def unique_ids(raw: Sequence[str]) -> list[str]:
+    """Ids in file order; a repeated id gets ``#2``, ``#3``... (the contract's rule for AVE, Ref-AVS, ...).
+
+    A suffixed id that is already an id of the file is an error rather than a silent merge of two samples.
+    """
+    taken = set(raw)
+    seen: dict[str, int] = {}
+    ids = []
+    for sid in raw:
+        seen[sid] = seen.get(sid, 0) + 1
+        if seen[sid] == 1:
+            ids.append(sid)
+            continue
+        new = f"{sid}#{seen[sid]}"
+        if new in taken:
+            raise ValueError(f"id {sid!r} repeats and its suffixed id {new!r} is already taken")
+        taken.add(new)
+        ids.append(new)
+    return ids
+
+
 def require_file(path: Path) -> Path:
     """The path itself, or an ``AnnotationError`` naming the missing official file."""
     if not path.is_file():

@@ -19,30 +19,11 @@ from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.classification import SPLIT_FILES, split_path
 from crab_eval.registry import register_task
 from crab_eval.tasks.answer_tags import extract_answer, normalize_space_case, vocabulary_key
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
+from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
 from crab_eval.tasks.classification_specs import METRIC_DESCRIPTIONS, SPECS, ClassificationSpec
 
 # The internal prediction of a missing or unparsed answer: no label is empty, so it is wrong for every metric.
 NO_LABEL = ""
-
-
-def unique_ids(raw: Sequence[str]) -> list[str]:
-    """Ids in file order; a repeated id gets ``#2``, ``#3``... (as AVE); a suffixed id that is already taken is an
-    error rather than a silent merge of two samples."""
-    taken = set(raw)
-    seen: dict[str, int] = {}
-    ids = []
-    for sid in raw:
-        seen[sid] = seen.get(sid, 0) + 1
-        if seen[sid] == 1:
-            ids.append(sid)
-            continue
-        new = f"{sid}#{seen[sid]}"
-        if new in taken:
-            raise ValueError(f"id {sid!r} repeats and its suffixed id {new!r} is already taken")
-        taken.add(new)
-        ids.append(new)
-    return ids
 
 
 def _accuracy(y_true: list[str], y_pred: list[str]) -> float:

@@ -22,7 +22,7 @@ from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.music_avqa import ANSWER_VOCABULARY, split_path
 from crab_eval.registry import register_task
 from crab_eval.tasks.answer_tags import canonical_answer, extract_answer, format_answer, vocabulary_index
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
+from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
 
 # (type[0], type[1]) as the official test loop compares them (exact, case-sensitive) -> per-group metric name.
 QTYPE_METRIC: dict[tuple[str, str], str] = {
@@ -151,25 +151,6 @@ def _parse_entry(obj: Any) -> dict[str, Any]:
     return {"video_id": video_id, "question_id": question_id, "type": qtype, "question": question, "answer": answer}
 
 
-def sample_ids(question_ids: Sequence[Any]) -> list[str]:
-    """str(question_id); repeats (56 rows of the original json/ test file) get ``#2``, ``#3``... in file order."""
-    raw = [str(q) for q in question_ids]
-    taken = set(raw)
-    seen: dict[str, int] = {}
-    ids = []
-    for qid in raw:
-        seen[qid] = seen.get(qid, 0) + 1
-        if seen[qid] == 1:
-            ids.append(qid)
-            continue
-        new = f"{qid}#{seen[qid]}"
-        if new in taken:
-            raise ValueError(f"question_id {qid!r} repeats and its id {new!r} is already a question_id")
-        taken.add(new)
-        ids.append(new)
-    return ids
-
-
 @register_task
 class MusicAVQA(Task):
     id: ClassVar[str] = "music_avqa"
@@ -196,7 +177,7 @@ class MusicAVQA(Task):
             except ValueError as exc:
                 raise AnnotationError(f"question {index}: {exc}", path, element_line(text, index)) from None
         try:
-            ids = sample_ids([entry["question_id"] for entry in parsed])
+            ids = unique_ids([str(entry["question_id"]) for entry in parsed])
         except ValueError as exc:
             raise AnnotationError(str(exc), path) from None
         samples = []
