@@ -239,7 +239,11 @@ class MusicAVQA(Task):
         if not stats:
             return {}
         correct = np.fromiter((s["correct"] for s in stats), dtype=np.float64, count=len(stats))
-        names, inverse = np.unique(np.array([s["qtype"] for s in stats], dtype=object), return_inverse=True)
+        # Integer codes by dict lookup: np.unique on an object array costs more than the rest (bootstrap hot path).
+        codes: dict[str, int] = {}
+        qtype_codes = (codes.setdefault(s["qtype"], len(codes)) for s in stats)
+        inverse = np.fromiter(qtype_codes, dtype=np.intp, count=len(stats))
+        names = list(codes)
         right = np.bincount(inverse, weights=correct, minlength=len(names))
         total = np.bincount(inverse, minlength=len(names)).astype(np.float64)
         right_by, total_by = dict(zip(names, right, strict=True)), dict(zip(names, total, strict=True))
