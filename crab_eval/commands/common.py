@@ -32,4 +32,4 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines.extend("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
