@@ -16,7 +16,7 @@ from crab_eval.errors import CrabEvalError
 
 # Order is the order of ``crab-eval --help``.
 COMMANDS = (
-    "tasks", "score", "validate", "transfer", "compare", "affinity", "submit", "baseline", "leaderboard", "synth",
+    "tasks", "score", "validate", "transfer", "compare", "affinity", "submit", "baseline", "leaderboard", "synth", "train", "predict",
 )
 
 EPILOG = """\
