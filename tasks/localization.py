@@ -92,7 +92,8 @@ def _is_number(v: Any) -> bool:
 def _check_unit_box(box: Any, what: str) -> Bounds | None:
     if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
         raise PredictionError(f"{what} must be a list of 4 numbers [x1, y1, x2, y2]")
-    if not all(math.isfinite(v) and 0 <= v <= 1 for v in box):
+    # the range test first: math.isfinite of a JSON integer beyond the float range raises OverflowError
+    if not all(0 <= v <= 1 and math.isfinite(v) for v in box):
         raise PredictionError(f"{what} coordinates must be finite and normalised to [0, 1], got {box}")
     if box[0] > box[2] or box[1] > box[3]:
         raise PredictionError(f"{what} has x1 > x2 or y1 > y2: {box}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from pathlib import Path
@@ -61,13 +62,17 @@ def _line_of(text: str, video_id: str) -> int | None:
 
 
 _NUMBER_TYPES = (int, float)
+_MAX_FLOAT = sys.float_info.max
 _KEYS = ("label", "start", "end")
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # a JSON integer beyond the float range
+        return None
     return value if math.isfinite(value) else None
 
 
@@ -278,10 +283,11 @@ class UnAVTask(Task):
                     and type(start) in _NUMBER_TYPES
                     and type(end) in _NUMBER_TYPES
                     and type(score) in _NUMBER_TYPES
-                    and 0 <= start <= end < math.inf
-                    and -math.inf < score < math.inf
+                    # bounded by the largest float, not inf: a JSON integer beyond it would overflow float()
+                    and 0 <= start <= end <= _MAX_FLOAT
+                    and -_MAX_FLOAT <= score <= _MAX_FLOAT
+                    and type(label) is str  # before the lookup: a list or dict label is unhashable
                     and label in label_ids
-                    and type(label) is str
                 ):
                     out.append((label_ids[label], float(start), float(end), float(score)))
                     continue

@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
-
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.registry import register_task
+from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
 
 _ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.S)
 
@@ -33,8 +32,12 @@ class ToyTask(Task):
 
     def load(self, data_dir: Path, split: str) -> list[Sample]:
         path = require_file(data_dir / f"toy_{split}.tsv")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise AnnotationError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
         samples = []
-        for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        for line_no, line in enumerate(text.splitlines(), start=1):
             parts = line.split("\t")
             if len(parts) != 3:
                 raise AnnotationError(f"expected 3 tab-separated fields, got {len(parts)}", path, line_no)
