@@ -317,3 +317,54 @@ def float32_sum(values: Sequence[float] | np.ndarray) -> np.float32:
     """Sequential float32 sum, as the official ``avg += x`` loops over float32 tensors accumulate."""
     arr = np.asarray(values, dtype=_F32)
     return np.cumsum(arr, dtype=_F32)[-1] if arr.size else _F32(0)
+
+
+# ---- additions for AVSBench-semantic (AVSS) and Ref-AVS ---------------------------------------------------------
+HISTC_EPS = 2.220446049250313e-16  # avss compute_color_metrics: inter / (eps + union); vanishes in float32
+
+
+def class_iou(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """Per-class IoU of AVSS ``_batch_miou_fscore`` in float32: ``inter / (2.22e-16 + union)`` (0 where union 0)."""
+    inter, union = (np.asarray(a, dtype=_F32) for a in (inter, union))
+    return inter / (_F32(HISTC_EPS) + union)
+
+
+def cuda_scalar_div(value: Any, n: int) -> np.float32:
+    """``tensor / n`` for a float32 CUDA tensor and a Python number: PyTorch's CUDA kernel multiplies by the
+    float32 reciprocal (``div_true_kernel_cuda``), which can differ from true division by one ulp."""
+    return _F32(value) * (_F32(1) / _F32(n))
+
+
+def _local_intervals(masks: Sequence[Counts]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Foreground runs of each mask as [start, end) in that mask's own column-major pixel index, and the mask."""
+    starts, ends, which, _ = _foreground_intervals(masks)
+    totals = np.array([int(np.sum(c)) for c in masks], dtype=np.int64)
+    offset = np.cumsum(totals) - totals
+    return starts - offset[which], ends - offset[which], which
+
+
+def first_overlap(groups: Sequence[Sequence[Counts]]) -> tuple[int, int, int] | None:
+    """(group, mask a, mask b) of the first group whose masks share a foreground pixel, or None (vectorised).
+
+    A group is the masks of one frame (same pixel count); masks are indexed within their group.
+    """
+    flat = [m for g in groups for m in g]
+    if len(flat) < 2:
+        return None
+    group_of = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+    first_mask = np.cumsum([len(g) for g in groups]) - np.array([len(g) for g in groups])
+    starts, ends, which = _local_intervals(flat)
+    group = group_of[which]
+    order = np.lexsort((starts, group))
+    s, e, g, w = starts[order], ends[order], group[order], which[order]
+    clash = np.flatnonzero((g[1:] == g[:-1]) & (s[1:] < e[:-1]))
+    if clash.size == 0:
+        return None
+    k = int(clash[0])
+    grp = int(g[k])
+    return grp, int(w[k] - first_mask[grp]), int(w[k + 1] - first_mask[grp])
+
+
+def foreground_area(masks: Sequence[Counts]) -> np.ndarray:
+    """Foreground pixels of each run-length mask (int64)."""
+    return np.array([int(np.sum(c[1::2])) for c in masks], dtype=np.int64)

@@ -1,0 +1,293 @@
+"""Ref-AVS: segment the object a referring expression names, in 10 frames (GeWu-Lab/Ref-AVS, ECCV 2024).
+
+One sample is one metadata row (an expression on a video); its prediction is 10 binary masks at 256x256. The
+metrics are the official test loop's (scripts/train.py ``test``, run_refavs.py, utils/metric/utility.py): rows in
+metadata order, 4 a batch; per batch J (``mask_iou``, threshold sigmoid > 0.4) and F (AVSBench ``Eval_Fmeasure``)
+over the batch's 40 frames, averaged over batches; on the null split ``test_n`` only S = sqrt(predicted
+foreground share) per batch, averaged (lower is better). See docs/tasks/ref_avs.md for the quirks.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.layouts.ref_avs import META, N_FRAMES, SIDE, mask_folder
+from crab_eval.registry import register_task
+from crab_eval.tasks.avsbench import MASK_TOKENS
+from crab_eval.tasks.base import MetricSpec, Sample, Task
+from crab_eval.tasks.mask_metrics import (
+    Counts,
+    check_rles,
+    counts_to_string,
+    cuda_scalar_div,
+    empty_counts,
+    float32_sum,
+    fmeasure_levels,
+    foreground_area,
+    mask_to_counts,
+    official_iou,
+    overlap_counts,
+)
+
+NULL_SPLIT = "test_n"
+EVAL_BATCH = 4  # run_refavs.py: DataLoader(..., batch_size=4, shuffle=False) for val / test_s / test_u / test_n
+_F32 = np.float32
+# Crab's Ref-AVS test sample, one per frame (dataset/unified_dataset.py, test-time add_ref_avs_samples): the video
+# and audio prefix, then the frame as an image.
+INSTRUCTION = ("This is an image:\n<image_start><image><image_end>\n"
+               "Please segment out the corresponding object in the image based on the referential expression: {exp}")
+ANSWER = "{exp} is <mask_start>" + MASK_TOKENS + "<mask_end>"
+
+
+@dataclass(frozen=True)
+class ExpressionTruth:
+    """Ground truth of one row: the 10 frames' run lengths at 256x256 (None on the null split: S reads no GT)."""
+
+    counts: tuple[Counts, ...] | None
+
+
+def read_gt_mask(path: str) -> np.ndarray:
+    """A mask as dataset_refavs.py reads it: cv2.imread (BGR), cv2.resize to 256x256 (bilinear), BGR2GRAY, > 0."""
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+    if cv2 is None:
+        # Without OpenCV only the case needing no resize can be read exactly: a 256x256 grey PNG (BGR2GRAY of a
+        # replicated grey value is the value itself).
+        try:
+            with Image.open(path) as image:
+                if image.size == (SIDE, SIDE) and image.mode in ("L", "1"):
+                    return np.asarray(image.convert("L")) > 0
+        except FileNotFoundError:
+            raise AnnotationError("ground-truth mask not found", path) from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise AnnotationError(f"ground-truth mask is not a readable image ({exc})", path) from None
+        raise AnnotationError("reading this mask as the official loader does needs OpenCV "
+                              "(pip install opencv-python-headless)", path)
+    if not os.path.isfile(path):
+        raise AnnotationError("ground-truth mask not found", path)
+    image = cv2.imread(path)
+    if image is None:
+        raise AnnotationError("ground-truth mask is not a readable image", path)
+    image = cv2.resize(image, (SIDE, SIDE))
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) > 0
+
+
+@register_task
+class RefAVSTask(Task):
+    id: ClassVar[str] = "ref_avs"
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = "Ref-AVS: segment the object a referring expression names (J, F; null split S)"
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test_s", "test_u", "test_n")
+    default_split: ClassVar[str] = "test_s"
+    metrics: ClassVar[tuple[MetricSpec, ...]] = (
+        MetricSpec("J", description="mask_iou at sigmoid > 0.4, per batch of 4 expressions x 10 frames, mean"),
+        MetricSpec("F", description="AVSBench Eval_Fmeasure (beta^2 0.3, 255 thresholds) per batch, mean"),
+        MetricSpec("S", higher_is_better=False,
+                   description="null split: sqrt(predicted foreground share) per batch, mean (x100)"),
+    )
+    main_metric: ClassVar[str] = "J"
+    text_predictions: ClassVar[bool] = False  # masks come from the mask head, not from the answer text
+    eval_batch: ClassVar[int] = EVAL_BATCH
+
+    @staticmethod
+    def main_metric_for_split(split: str) -> str:
+        """The split's headline metric: S on the null split (which reports only S), else J."""
+        return "S" if split == NULL_SPLIT else "J"
+
+    # ---- files -------------------------------------------------------------------------------------------------
+    def _rows(self, data_dir: Path, split: str) -> list[tuple[str, dict[str, str]]]:
+        """(id, row) of the split in file order; a uid repeated in the split gets ``#2``, ``#3``..."""
+        path = data_dir / META
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except FileNotFoundError:
+            raise AnnotationError("official annotation file not found", path) from None
+        except UnicodeDecodeError as exc:
+            raise AnnotationError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
+        reader = csv.reader(text.splitlines())
+        header: list[str] | None = None
+        rows: list[tuple[str, dict[str, str]]] = []
+        seen: dict[str, int] = {}
+        try:
+            for fields in reader:
+                line = reader.line_num
+                if not fields or all(not f.strip() for f in fields):
+                    continue
+                if header is None:
+                    header = fields
+                    missing = [c for c in ("uid", "split", "fid", "exp") if c not in header]
+                    if missing:
+                        raise AnnotationError(f"no column(s) {missing} in the header {header}", path, line)
+                    continue
+                if len(fields) != len(header):
+                    raise AnnotationError(f"expected {len(header)} fields as in the header, got {len(fields)}",
+                                          path, line)
+                row = dict(zip(header, fields, strict=True))
+                if row["split"] != split:
+                    continue
+                if row["uid"].count("_") < 2:
+                    raise AnnotationError(f"uid {row['uid']!r} is not '<video>_<object>_<n>' (the loader takes "
+                                          f"the video folder as uid.rsplit('_', 2)[0])", path, line)
+                try:
+                    row["fid"] = str(int(row["fid"]))  # pandas reads the column as integers
+                except ValueError:
+                    raise AnnotationError(f"fid must be an integer, got {row['fid']!r}", path, line) from None
+                seen[row["uid"]] = seen.get(row["uid"], 0) + 1
+                k = seen[row["uid"]]
+                rows.append((row["uid"] if k == 1 else f"{row['uid']}#{k}", row))
+        except csv.Error as exc:
+            raise AnnotationError(f"malformed CSV ({exc})", path, reader.line_num) from None
+        if header is None:
+            raise AnnotationError("empty file", path)
+        return rows
+
+    @staticmethod
+    def _gt_paths(data_dir: Path, row: Mapping[str, str]) -> list[str]:
+        folder = os.path.join(data_dir, "gt_mask", mask_folder(row["uid"]), f"fid_{row['fid']}")
+        return [os.path.join(folder, f"0000{i}.png") for i in range(N_FRAMES)]
+
+    def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
+        data_dir = Path(data_dir)
+        files = [data_dir / META]
+        if split != NULL_SPLIT:
+            unique = dict.fromkeys(p for _, row in self._rows(data_dir, split) for p in self._gt_paths(data_dir, row))
+            files.extend(Path(p) for p in unique)
+        return files
+
+    def load(self, data_dir: Path, split: str) -> list[Sample]:
+        data_dir = Path(data_dir)
+        rows = self._rows(data_dir, split)
+        truth: dict[str, Counts] = {}
+        if split != NULL_SPLIT:
+            # Expressions on the same object share their 10 PNGs: read each file once (threads: cv2 frees the GIL).
+            unique = list(dict.fromkeys(p for _, row in rows for p in self._gt_paths(data_dir, row)))
+            with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+                # run lengths right away: thousands of dense 256x256 masks would hold gigabytes
+                counts = list(pool.map(lambda p: mask_to_counts(read_gt_mask(p)), unique))
+            truth = dict(zip(unique, counts, strict=True))
+        samples = []
+        for sample_id, row in rows:
+            folder = Path("media") / mask_folder(row["uid"])
+            counts = None if split == NULL_SPLIT else tuple(truth[p] for p in self._gt_paths(data_dir, row))
+            instruction = INSTRUCTION.format(exp=row["exp"])
+            answer = ANSWER.format(exp=row["exp"])
+            samples.append(Sample(
+                id=sample_id,
+                instruction=instruction,
+                target=ExpressionTruth(counts),
+                group=mask_folder(row["uid"]),
+                media={"frames": [str(folder / "frames" / f"{i}.jpg") for i in range(N_FRAMES)],
+                       "audio": str(folder / "audio.wav")},
+                meta={"uid": row["uid"], "fid": int(row["fid"]), "exp": row["exp"], "null": split == NULL_SPLIT,
+                      "frame_instructions": [instruction] * N_FRAMES, "frame_targets": [answer] * N_FRAMES},
+            ))
+        return samples
+
+    # ---- text --------------------------------------------------------------------------------------------------
+    def target_text(self, sample: Sample) -> str:
+        return str(sample.meta["frame_targets"][0])
+
+    def parse(self, text: str) -> dict[str, Any] | None:
+        """None: the answer text holds only placeholder mask tokens; the masks come from the mask head."""
+        return None
+
+    # ---- predictions -------------------------------------------------------------------------------------------
+    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> tuple[Counts, ...]:
+        if not isinstance(obj, dict) or set(obj) != {"masks"}:
+            raise PredictionError("prediction must be an object with exactly one key, 'masks'")
+        masks = obj["masks"]
+        if not isinstance(masks, list):
+            raise PredictionError(f"'masks' must be a list of {N_FRAMES} COCO RLEs, got {type(masks).__name__}")
+        if len(masks) != N_FRAMES:
+            raise PredictionError(f"'masks' must hold {N_FRAMES} RLEs (frames 0..9), got {len(masks)}")
+        return tuple(check_rles(masks, [(SIDE, SIDE)] * N_FRAMES, [f"mask {i} (frame {i})" for i in range(N_FRAMES)]))
+
+    def empty_prediction(self, sample: Sample) -> tuple[Counts, ...]:
+        return tuple(empty_counts((SIDE, SIDE)) for _ in range(N_FRAMES))
+
+    def oracle_prediction(self, sample: Sample) -> dict[str, Any]:
+        counts = sample.target.counts
+        if counts is None:  # null split: the referred object is absent, the right answer is no mask
+            counts = self.empty_prediction(sample)
+        return {"masks": [{"size": [SIDE, SIDE], "counts": counts_to_string(c)} for c in counts]}
+
+    # ---- scoring -----------------------------------------------------------------------------------------------
+    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
+        return self.score_samples([sample], [prediction])[0]
+
+    def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
+        """Per row: the null split's predicted foreground pixels; elsewhere per-frame IoU and F values."""
+        pred = [c for p in predictions for c in p]
+        if all(s.target.counts is None for s in samples):
+            fg = foreground_area(pred).reshape(len(samples), N_FRAMES).sum(axis=1)
+            return [{"fg": int(v), "n_pixels": N_FRAMES * SIDE * SIDE} for v in fg]
+        if any(s.target.counts is None for s in samples):
+            raise ValueError("null-split and other samples cannot be scored together")
+        gt = [c for s in samples for c in s.target.counts]
+        n_pixels = np.full(len(gt), SIDE * SIDE, dtype=np.int64)
+        tp, pred_area, gt_area = overlap_counts(pred, gt)
+        iou = official_iou(tp, pred_area, gt_area, n_pixels)
+        f_all, f_mask = fmeasure_levels(tp, pred_area, gt_area, n_pixels)
+        fg = gt_area > 0
+        stats = []
+        for k in range(len(samples)):
+            part = slice(k * N_FRAMES, (k + 1) * N_FRAMES)
+            stats.append({
+                "iou": [float(v) for v in iou[part]],
+                "f_all": [float(v) for v in f_all[part][fg[part]]],
+                "f_mask": [float(v) for v in f_mask[part][fg[part]]],
+            })
+        return stats
+
+    def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        if stats and all("fg" in s for s in stats):
+            return {"S": null_s(stats, self.eval_batch)}
+        if any("fg" in s for s in stats):
+            raise ValueError("null-split and other per-sample stats cannot be aggregated together")
+        return j_and_f(stats, self.eval_batch)
+
+
+def null_s(stats: Sequence[Mapping[str, Any]], batch: int) -> float:
+    """S (x100) as ``metric_s_for_null`` and ``test``: per batch sqrt(foreground / pixels) in float32 on CUDA (the
+    division by a Python int is a multiplication by the float32 reciprocal), then ``np.mean`` of the float32 values."""
+    values = []
+    for start in range(0, len(stats), batch):
+        part = stats[start:start + batch]
+        fg = sum(int(s["fg"]) for s in part)
+        n = sum(int(s["n_pixels"]) for s in part)
+        values.append(np.sqrt(cuda_scalar_div(_F32(fg), n)))
+    return 100.0 * float(np.mean(np.array(values, dtype=_F32)))
+
+
+def j_and_f(stats: Sequence[Mapping[str, Any]], batch: int) -> dict[str, float]:
+    """J and F (x100) of ``test`` with CUDA tensors: per batch ``torch.sum(iou) / N`` and ``Eval_Fmeasure``'s
+    ``avg_f / img_num`` divide by Python ints (float32 reciprocal); J accumulates float32 in AverageMeter (divided
+    by the count the same way), F as Python floats."""
+    if not stats:
+        return {"J": 0.0, "F": 0.0}
+    j_batches = []
+    f_total = 0.0
+    n_batches = 0
+    for start in range(0, len(stats), batch):
+        part = stats[start:start + batch]
+        iou = [v for s in part for v in s["iou"]]
+        j_batches.append(cuda_scalar_div(float32_sum(iou), len(iou)))
+        f_all = [v for s in part for v in s["f_all"]]
+        if f_all:
+            f_mask = [v for s in part for v in s["f_mask"]]
+            f_total += float(cuda_scalar_div(max(float32_sum(f_all), float32_sum(f_mask)), len(f_all)))
+        n_batches += 1
+    j = cuda_scalar_div(float32_sum(j_batches), n_batches)
+    return {"J": 100.0 * float(j), "F": 100.0 * (f_total / n_batches)}
