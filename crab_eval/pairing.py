@@ -124,7 +124,8 @@ def check_stored_metrics(run: RunResult, recomputed: Mapping[str, float], label:
             )
 
 
-def main_metric_of(task_id: str) -> tuple[str, bool]:
-    """(main metric, higher is better) as the registered task declares them."""
+def main_metric_of(task_id: str, split: str) -> tuple[str, bool]:
+    """(main metric of the split, higher is better) as the registered task declares them."""
     task = get_task(task_id)
-    return task.main_metric, task.metric(task.main_metric).higher_is_better
+    main = task.main_metric_for_split(split)
+    return main, task.metric(main).higher_is_better

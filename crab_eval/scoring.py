@@ -72,7 +72,7 @@ def score(
         task=task.id,
         split=split,
         metrics={k: float(v) for k, v in metrics.items()},
-        main_metric=task.main_metric,
+        main_metric=task.main_metric_for_split(split),
         higher_is_better={m.name: m.higher_is_better for m in task.metrics},
         n_samples=len(samples),
         n_missing=preds.n_missing,

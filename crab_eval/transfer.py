@@ -179,7 +179,7 @@ def compare_task(
     runs = [*single, *unified]
     aligned = align_runs(runs)
     task = get_task(aligned.task)
-    metric, higher = main_metric_of(aligned.task)
+    metric, higher = main_metric_of(aligned.task, aligned.split)
     rng = task_rng(seed, aligned.task)
     boot = bootstrap_runs(aligned.rows, task.aggregate, rng, n_boot, aligned.groups)
     for k, run in enumerate(runs):

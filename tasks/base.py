@@ -120,6 +120,10 @@ class Task(ABC):
                 return spec
         raise KeyError(name)
 
+    def main_metric_for_split(self, split: str) -> str:
+        """The split's headline metric; a task whose splits report different metrics overrides this."""
+        return self.main_metric
+
     def check_split(self, split: str) -> None:
         if split not in self.splits:
             raise CrabEvalError(f"task {self.id!r} has no split {split!r}; splits: {', '.join(self.splits)}")

@@ -101,8 +101,7 @@ class RefAVSTask(Task):
     text_predictions: ClassVar[bool] = False  # masks come from the mask head, not from the answer text
     eval_batch: ClassVar[int] = EVAL_BATCH
 
-    @staticmethod
-    def main_metric_for_split(split: str) -> str:
+    def main_metric_for_split(self, split: str) -> str:
         """The split's headline metric: S on the null split (which reports only S), else J."""
         return "S" if split == NULL_SPLIT else "J"
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crab_eval.cli import main as cli_main
 from crab_eval.errors import AnnotationError, CrabEvalError, PredictionError
 from crab_eval.layouts.ref_avs import Expression, gt_path, random_masks, write_mask, write_ref_avs
+from crab_eval.pairing import main_metric_of
 from crab_eval.scoring import score
 from crab_eval.tasks.mask_metrics import cuda_scalar_div, encode_mask
 from crab_eval.tasks.ref_avs import RefAVSTask, j_and_f, null_s, read_gt_mask
@@ -159,7 +161,7 @@ def test_ids_folders_and_null_split(tmp_path):
     (n,) = task.load(tmp_path, "test_n")  # no GT under gt_mask/null_c-abc_0_1/: S reads none
     assert n.media["audio"] == "media/null_c-abc_0_1/audio.wav"
     assert task.annotation_files(tmp_path, "test_n") == [tmp_path / "metadata.csv"]
-    assert RefAVSTask.main_metric_for_split("test_n") == "S" and RefAVSTask.metric("S").higher_is_better is False
+    assert RefAVSTask().main_metric_for_split("test_n") == "S" and RefAVSTask.metric("S").higher_is_better is False
 
 
 @pytest.mark.parametrize("text, message", [
@@ -216,9 +218,11 @@ def test_end_to_end_splits_and_cli(tmp_path):
     res = score("ref_avs", data, "test_n", _write_preds(tmp_path / "n.jsonl", lines))
     assert res.metrics == {"S": pytest.approx(100 * np.sqrt(1 / 40) / 2)}  # mean(sqrt(1/40), 0)
     assert res.n_unparsed == 1
-    cli = pytest.importorskip("crab_eval.cli")
+    # the null split's headline is S, lower is better: result files and transfer tables use it
+    assert res.main_metric == "S" and main_metric_of("ref_avs", "test_n") == ("S", False)
+    assert main_metric_of("ref_avs", "test_s") == ("J", True)
     out = tmp_path / "r.json"
-    assert cli.main(["score", "--task", "ref_avs", "--data", str(data), "--split", "test_s", "--predictions",
+    assert cli_main(["score", "--task", "ref_avs", "--data", str(data), "--split", "test_s", "--predictions",
                      str(oracle), "--output", str(out)]) == 0
     assert json.loads(out.read_text())["metrics"] == {"J": 100.0, "F": 100.0}
     with pytest.raises(CrabEvalError):
