@@ -146,13 +146,18 @@ def predict(
         if kind == "blind":
             raise CrabEvalError(f"the blind baseline answers questions from text; task {task.id!r} predicts masks")
         masks = _MaskPredictor(kind, rng)
-        summary["fit"] = {"majority": "all-empty masks", "prior": "centre box (half height and width)",
-                          "random": "uniform random box per mask"}[kind] + " of the ground truth's size"
+        summary["fit"] = {
+            "majority": "all-empty masks",
+            "prior": "centre box (half height and width)",
+            "random": "uniform random box per mask",
+        }[kind] + " of the ground truth's size"
         rows = [{"id": s.id, "prediction": masks.predict(task, s, data_dir)} for s in samples]
         return rows, summary
     if train_split not in task.splits:
-        raise CrabEvalError(f"task {task.id!r} has no split {train_split!r} to fit on; splits: "
-                            f"{', '.join(task.splits)} (use --train-split)")
+        raise CrabEvalError(
+            f"task {task.id!r} has no split {train_split!r} to fit on; splits: "
+            f"{', '.join(task.splits)} (use --train-split)"
+        )
     train = load_split(task, data_dir, train_split)
     answers = [canonical(task.oracle_prediction(s)) for s in train]
     counts = Counter(answers)
@@ -173,17 +178,21 @@ def predict(
         try:
             _checked(task, sample, prediction, data_dir)
         except PredictionError as exc:
-            raise CrabEvalError(f"{kind} baseline: the training answer {answer} is not a valid prediction for "
-                                f"{task.id} sample {sample.id!r} ({exc})") from None
+            raise CrabEvalError(
+                f"{kind} baseline: the training answer {answer} is not a valid prediction for "
+                f"{task.id} sample {sample.id!r} ({exc})"
+            ) from None
         rows.append({"id": sample.id, "prediction": prediction})
     return rows, summary
 
 
-def _blind(task: Task, train: Sequence[Sample], answers: Sequence[str], samples: Sequence[Sample],
-           summary: dict[str, Any]) -> list[str]:
+def _blind(
+    task: Task, train: Sequence[Sample], answers: Sequence[str], samples: Sequence[Sample], summary: dict[str, Any]
+) -> list[str]:
     if len({s.instruction for s in train}) < 2 and all(_question_type(s) is None for s in train):
-        raise CrabEvalError(f"the blind baseline needs questions: task {task.id!r} has one fixed instruction and "
-                            "no question type")
+        raise CrabEvalError(
+            f"the blind baseline needs questions: task {task.id!r} has one fixed instruction and no question type"
+        )
     by_question: dict[str, Counter[str]] = defaultdict(Counter)
     by_type: dict[str | None, Counter[str]] = defaultdict(Counter)
     for sample, answer in zip(train, answers, strict=True):
@@ -207,8 +216,13 @@ def _blind(task: Task, train: Sequence[Sample], answers: Sequence[str], samples:
 
 
 def write_baseline(
-    task_id: str, data_dir: str | Path, kind: str, out: str | Path, split: str | None = None,
-    train_split: str = "train", seed: int = 0,
+    task_id: str,
+    data_dir: str | Path,
+    kind: str,
+    out: str | Path,
+    split: str | None = None,
+    train_split: str = "train",
+    seed: int = 0,
 ) -> dict[str, Any]:
     rows, summary = predict(task_id, data_dir, kind, split=split, train_split=train_split, seed=seed)
     write_jsonl(out, rows)

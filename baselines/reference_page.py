@@ -27,9 +27,11 @@ from crab_eval.layouts import music_avqa as avqa_layout
 from crab_eval.leaderboard.render import build_site
 from crab_eval.leaderboard.submission import score_submission, validate
 
-FIXTURE_NOTE = ("Scored on small synthetic fixture data written by crab_eval.layouts (seed {seed}), NOT on the "
-                "official test sets: these numbers show the pipeline end to end and are not comparable with the "
-                "reported rows.")
+FIXTURE_NOTE = (
+    "Scored on small synthetic fixture data written by crab_eval.layouts (seed {seed}), NOT on the "
+    "official test sets: these numbers show the pipeline end to end and are not comparable with the "
+    "reported rows."
+)
 # (modality, type) -> (question template, number of template values, answers with their weights)
 QUESTIONS = {
     ("Audio", "Counting"): ("How many instruments are sounding in the video?", 0, {"two": 5, "one": 3, "three": 2}),
@@ -40,8 +42,11 @@ QUESTIONS = {
     ("Audio-Visual", "Counting"): ("How many sounding <Object> in the video?", 1, {"one": 3, "two": 3, "three": 1}),
     ("Audio-Visual", "Location"): ("Where is the <FL> sounding instrument?", 1, {"left": 3, "right": 2}),
     ("Audio-Visual", "Comparative"): ("Is the <Object> louder than the <Object>?", 2, {"yes": 1, "no": 1}),
-    ("Audio-Visual", "Temporal"): ("Which instrument sounds at the same time as the <Object>?", 1,
-                                   {"piano": 3, "violin": 2, "guzheng": 1}),
+    ("Audio-Visual", "Temporal"): (
+        "Which instrument sounds at the same time as the <Object>?",
+        1,
+        {"piano": 3, "violin": 2, "guzheng": 1},
+    ),
 }
 INSTRUMENTS = ("piano", "violin", "cello", "flute", "guzheng", "trumpet")
 
@@ -74,8 +79,9 @@ def write_fixtures(root: Path, seed: int = 0) -> dict[str, Path]:
             template, n_values, answers = QUESTIONS[qtype]
             values = [INSTRUMENTS[int(rng.integers(0, len(INSTRUMENTS)))] for _ in range(n_values)]
             qid += 1
-            entries.append(avqa_layout.make_entry(f"{split}{i:05d}", qid, qtype, template,
-                                                  _weighted(rng, answers), values))
+            entries.append(
+                avqa_layout.make_entry(f"{split}{i:05d}", qid, qtype, template, _weighted(rng, answers), values)
+            )
         qa[split] = entries
     for split, entries in qa.items():
         avqa_layout.write_split(root / "music_avqa", split, entries)
@@ -88,27 +94,39 @@ def write_fixtures(root: Path, seed: int = 0) -> dict[str, Path]:
             for modality in ("audio", "visual"):
                 if rng.random() < 0.8:
                     onset = int(rng.integers(0, 8))
-                    video[modality] = [(labels[int(rng.integers(0, 3 if modality == "audio" else 5))], onset,
-                                        int(rng.integers(onset + 1, 11)))]
+                    video[modality] = [
+                        (
+                            labels[int(rng.integers(0, 3 if modality == "audio" else 5))],
+                            onset,
+                            int(rng.integers(onset + 1, 11)),
+                        )
+                    ]
             videos[split][f"{split[0]}{i:010d}_0_10"] = video
     avvp_layout.write_dataset(root / "avvp", videos)
     for task, writer in (("s4", avsbench.write_s4), ("ms3", avsbench.write_ms3)):
         vids = []
         for split, n in (("train", 4), ("test", 8)):
             n_frames = len(avsbench.frames_annotated(task, split))
-            vids.extend(avsbench.Video(f"{task}_{split}_{i}", split, avsbench.random_blob_masks(rng, n_frames))
-                        for i in range(n))
+            vids.extend(
+                avsbench.Video(f"{task}_{split}_{i}", split, avsbench.random_blob_masks(rng, n_frames))
+                for i in range(n)
+            )
         writer(root / task, vids)
     return {task: root / task for task in ("ave", "music_avqa", "avvp", "s4", "ms3")}
 
 
 def _submission(folder: Path, name: str, kind: str, seed: int) -> None:
     meta = {
-        "schema_version": 1, "model": f"{name} (fixture data)", "team": "crab-eval reference baselines",
-        "paper": "crab-eval docs/leaderboard.md (reference predictors)", "parameters": 0, "llm_backbone": "none",
+        "schema_version": 1,
+        "model": f"{name} (fixture data)",
+        "team": "crab-eval reference baselines",
+        "paper": "crab-eval docs/leaderboard.md (reference predictors)",
+        "parameters": 0,
+        "llm_backbone": "none",
         "encoders": {"audio": "none", "visual": "none"},
         "training_data": ["train split of each task (AVVP: val, which has the dense labels)"],
-        "variant": "single-task", "date": "2025-01-01",
+        "variant": "single-task",
+        "date": "2025-01-01",
         "notes": f"crab-eval baseline --kind {kind}. " + FIXTURE_NOTE.format(seed=seed),
     }
     (folder / "submission.json").write_text(json.dumps(meta, indent=2))
@@ -122,8 +140,12 @@ def build(out: Path, seed: int = 0, generated: str | None = None) -> dict[str, P
     with tempfile.TemporaryDirectory(prefix="crab-eval-reference-") as tmp:
         root = Path(tmp) / "data"
         data = write_fixtures(root, seed)
-        for kind, name in (("majority", "Majority baseline"), ("prior", "Class-prior baseline"),
-                           ("random", "Random baseline"), ("blind", "Blind (question-only) baseline")):
+        for kind, name in (
+            ("majority", "Majority baseline"),
+            ("prior", "Class-prior baseline"),
+            ("random", "Random baseline"),
+            ("blind", "Blind (question-only) baseline"),
+        ):
             sub = Path(tmp) / f"{kind}-submission"
             sub.mkdir()
             tasks = ["music_avqa"] if kind == "blind" else list(data)

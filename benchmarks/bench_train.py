@@ -25,10 +25,26 @@ from typing import Any
 
 SIZES = {
     # name: backbone width/depth, batch, prompt and answer lengths (tokens, media excluded)
-    "tiny": {"hidden_size": 64, "intermediate_size": 128, "layers": 2, "heads": 4, "kv_heads": 2,
-             "batch": 8, "prompt": 96, "answer": 24},
-    "larger": {"hidden_size": 512, "intermediate_size": 1376, "layers": 6, "heads": 8, "kv_heads": 4,
-               "batch": 4, "prompt": 192, "answer": 32},
+    "tiny": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "layers": 2,
+        "heads": 4,
+        "kv_heads": 2,
+        "batch": 8,
+        "prompt": 96,
+        "answer": 24,
+    },
+    "larger": {
+        "hidden_size": 512,
+        "intermediate_size": 1376,
+        "layers": 6,
+        "heads": 8,
+        "kv_heads": 4,
+        "batch": 4,
+        "prompt": 192,
+        "answer": 32,
+    },
 }
 ADAPTERS = {  # equal rank r = 12 (divisible by 3 experts, as MoE-LoRA requires)
     "lora": {"kind": "lora", "r": 12, "alpha": 24.0, "heads": 1},
@@ -63,7 +79,9 @@ def build_case(size: str, adapter: str) -> tuple[Any, Any, dict]:
     labels = torch.full_like(ids, -100)
     labels[:, -spec["answer"] :] = answer
     batch = {
-        "input_ids": ids, "labels": labels, "attention_mask": torch.ones_like(ids),
+        "input_ids": ids,
+        "labels": labels,
+        "attention_mask": torch.ones_like(ids),
         "task_index": torch.arange(b) % 2,
         "audio": torch.randn(b, segments, 64, 32, generator=g),  # crab_eval.media's default log-mel slice
         "frames": torch.rand(b, segments, 3, 64, 64, generator=g),  # and frame size
@@ -147,8 +165,11 @@ def main() -> None:
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
             r = {"size": size, "adapter": adapter, **timed[adapter], **json.loads(out.strip().splitlines()[-1])}
             rows.append(r)
-            print(f"{size:7s} {adapter:8s} step {r['step_ms']:9.1f} ms  peak {r['peak_mb']:8.1f} MB  "
-                  f"adapter params {r['adapter_params']:9d}  seq {r['seq_len']}  ({r['device']})", flush=True)
+            print(
+                f"{size:7s} {adapter:8s} step {r['step_ms']:9.1f} ms  peak {r['peak_mb']:8.1f} MB  "
+                f"adapter params {r['adapter_params']:9d}  seq {r['seq_len']}  ({r['device']})",
+                flush=True,
+            )
     print("\nratios to lora (median step time, peak memory):")
     for size in args.sizes.split(","):
         ref = next((r for r in rows if r["size"] == size and r["adapter"] == "lora"), None)
@@ -158,8 +179,10 @@ def main() -> None:
             if r["size"] == size and r["adapter"] != "lora":
                 ratio = r["step_ms"] / ref["step_ms"]
                 note = "  (target <= 1.2x)" if r["adapter"] == "ilora" else ""
-                print(f"  {size:7s} {r['adapter']:8s} time x{ratio:.2f}  memory x{r['peak_mb'] / ref['peak_mb']:.2f}"
-                      f"{note}")
+                print(
+                    f"  {size:7s} {r['adapter']:8s} time x{ratio:.2f}  memory x{r['peak_mb'] / ref['peak_mb']:.2f}"
+                    f"{note}"
+                )
 
 
 if __name__ == "__main__":

@@ -101,8 +101,9 @@ def log_mel_segments(wave: np.ndarray, cfg: FeatureConfig = DEFAULT_CONFIG) -> t
     usable = min(len(wave), len(signal))
     signal[:usable] = torch.from_numpy(np.asarray(wave[:usable], np.float32))
     window = torch.hann_window(cfg.n_fft)
-    spec = torch.stft(signal, cfg.n_fft, hop_length=hop, win_length=cfg.n_fft, window=window, center=True,
-                      return_complex=True)
+    spec = torch.stft(
+        signal, cfg.n_fft, hop_length=hop, win_length=cfg.n_fft, window=window, center=True, return_complex=True
+    )
     power = spec.abs() ** 2  # [freq, frames]; center=True gives len // hop + 1 frames
     mel = mel_filterbank(cfg).T @ power[:, : N_SEGMENTS * cfg.frames_per_segment]
     logmel = torch.log(mel + 1e-6)
@@ -215,7 +216,10 @@ class FeatureCache:
 
 
 def sample_features(
-    task: Any, data_dir: str | Path, sample: Any, cache: FeatureCache | None = None,
+    task: Any,
+    data_dir: str | Path,
+    sample: Any,
+    cache: FeatureCache | None = None,
     config: FeatureConfig = DEFAULT_CONFIG,
 ) -> dict[str, torch.Tensor]:
     """Audio log-mel [10, n_mels, T] and frames [10, 3, H, W] of ``sample`` (``task`` is accepted for symmetry
@@ -238,8 +242,9 @@ def sample_features(
         raise
     except Exception as exc:  # decoding errors name the task, sample and file
         task_id = getattr(task, "id", task)
-        raise CrabEvalError(f"{task_id} sample {getattr(sample, 'id', '?')}: cannot read media ({exc})",
-                            audio_src) from exc
+        raise CrabEvalError(
+            f"{task_id} sample {getattr(sample, 'id', '?')}: cannot read media ({exc})", audio_src
+        ) from exc
     features = {"audio": audio, "frames": frames}
     if cache is not None:
         cache.put(key, features)

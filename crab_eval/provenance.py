@@ -54,7 +54,9 @@ def git_commit() -> str | None:
     commit = out.stdout.strip()
     dirty = subprocess.run(
         ["git", "-C", str(package_dir), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True, timeout=10,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     return commit + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 

@@ -34,8 +34,11 @@ def affinity_rows(
         for batch in batches:
             loss = _loss(model, batch)
             g = torch.autograd.grad(loss, params, allow_unused=True)
-            grads.append(torch.cat([(gi if gi is not None else torch.zeros_like(p)).flatten()
-                                    for gi, p in zip(g, params, strict=True)]))
+            grads.append(
+                torch.cat(
+                    [(gi if gi is not None else torch.zeros_like(p)).flatten() for gi, p in zip(g, params, strict=True)]
+                )
+            )
             base_losses.append(float(loss.detach()))
         rows = []
         if "grad_cosine" in kinds:
@@ -50,8 +53,12 @@ def affinity_rows(
 
 
 def _lookahead(
-    model: AVLLM, params: list[torch.Tensor], grads: list[torch.Tensor], batches: Sequence[Batch],
-    base: list[float], lr: float,
+    model: AVLLM,
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    batches: Sequence[Batch],
+    base: list[float],
+    lr: float,
 ) -> list[list[float]]:
     saved = [p.detach().clone() for p in params]
     sizes = [p.numel() for p in params]
@@ -69,4 +76,3 @@ def _lookahead(
 
 def _row(step: int, kind: str, tasks: list[str], matrix: list[list[float]]) -> dict:
     return {"step": int(step), "kind": kind, "tasks": list(tasks), "matrix": [[float(v) for v in r] for r in matrix]}
-

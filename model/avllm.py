@@ -45,9 +45,7 @@ class AVLLM(nn.Module):
     backbone: Any  # a transformers causal LM (typed loosely: its accessors are not visible to type checkers)
     mask_ids: torch.Tensor
 
-    def __init__(
-        self, cfg: ModelConfig, adapter: Any, backbone: Any, tokenizer: Any, task_ids: list[str]
-    ) -> None:
+    def __init__(self, cfg: ModelConfig, adapter: Any, backbone: Any, tokenizer: Any, task_ids: list[str]) -> None:
         super().__init__()
         self.cfg, self.task_ids = cfg, list(task_ids)
         self.routing = RoutingContext(len(self.task_ids))
@@ -128,9 +126,7 @@ class AVLLM(nn.Module):
         out = {"lm_loss": lm}
         if "mask_targets" in batch:
             per_mask = self._mask_loss(hidden, batch, media)
-            counts = torch.zeros(b, device=hidden.device).index_add(
-                0, batch["mask_sample"], torch.ones_like(per_mask)
-            )
+            counts = torch.zeros(b, device=hidden.device).index_add(0, batch["mask_sample"], torch.ones_like(per_mask))
             seg = torch.zeros(b, device=hidden.device).index_add(0, batch["mask_sample"], per_mask)
             seg = seg / counts.clamp_min(1)
             out["mask_loss"] = seg

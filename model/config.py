@@ -124,8 +124,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise CrabEvalError(f"config: unknown key(s) {', '.join(unknown)} in {where or 'top level'}")
     kwargs: dict[str, Any] = {}
     hints = {
-        "audio_encoder": EncoderConfig, "visual_encoder": EncoderConfig, "model": ModelConfig,
-        "adapter": AdapterConfig, "train": TrainConfig,
+        "audio_encoder": EncoderConfig,
+        "visual_encoder": EncoderConfig,
+        "model": ModelConfig,
+        "adapter": AdapterConfig,
+        "train": TrainConfig,
     }
     for name, value in data.items():
         if name in hints and value is not None:

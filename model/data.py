@@ -219,8 +219,9 @@ class Collator:
         batch["input_ids"] = pad_sequence(ids, batch_first=True, padding_value=self.pad_id)
         batch["labels"] = pad_sequence(labels, batch_first=True, padding_value=IGNORE)
         batch["attention_mask"] = pad_sequence([torch.ones_like(s) for s in ids], batch_first=True, padding_value=0)
-        mask_sets = [(i, e.masks, e.mask_frames or []) for i, e in enumerate(examples)
-                     if e.masks is not None and len(e.masks)]
+        mask_sets = [
+            (i, e.masks, e.mask_frames or []) for i, e in enumerate(examples) if e.masks is not None and len(e.masks)
+        ]
         if mask_sets:
             batch["mask_targets"] = torch.cat([m for _, m, _ in mask_sets])
             batch["mask_sample"] = torch.tensor([i for i, _, fs in mask_sets for _ in fs], dtype=torch.long)

@@ -32,8 +32,10 @@ class BuiltinAudioEncoder(nn.Module):
         super().__init__()
         self.out_dim = dim
         self.conv = nn.Sequential(
-            nn.Conv2d(1, dim // 2, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(dim // 2, dim, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(1, dim // 2, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(dim // 2, dim, 3, stride=2, padding=1),
+            nn.GELU(),
             nn.AdaptiveAvgPool2d((4, 4)),
         )
         self.pos = nn.Parameter(torch.zeros(16, dim))
@@ -54,8 +56,10 @@ class BuiltinVisualEncoder(nn.Module):
         super().__init__()
         self.out_dim, self.grid = dim, grid
         self.conv = nn.Sequential(
-            nn.Conv2d(3, dim // 2, 4, stride=4), nn.GELU(),
-            nn.Conv2d(dim // 2, dim, 2, stride=2), nn.GELU(),
+            nn.Conv2d(3, dim // 2, 4, stride=4),
+            nn.GELU(),
+            nn.Conv2d(dim // 2, dim, 2, stride=2),
+            nn.GELU(),
             nn.AdaptiveAvgPool2d((grid, grid)),
         )
         self.pos = nn.Parameter(torch.zeros(grid * grid, dim))

@@ -39,7 +39,8 @@ class MaskDecoder(nn.Module):
         """prompts [K, M, llm_dim], vis_map [K, Dv, h, w], audio [K, Da] -> mask logits [K, 2h, 2w]."""
         k, _, h, w = vis_map.shape
         ys, xs = torch.meshgrid(
-            torch.linspace(-1, 1, h, device=vis_map.device), torch.linspace(-1, 1, w, device=vis_map.device),
+            torch.linspace(-1, 1, h, device=vis_map.device),
+            torch.linspace(-1, 1, w, device=vis_map.device),
             indexing="ij",
         )
         coords = torch.stack([ys, xs]).unsqueeze(0).to(vis_map.dtype)

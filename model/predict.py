@@ -94,8 +94,13 @@ def predict(
 
 
 def _mask_outputs(
-    model: Any, task: Any, chunk: Sequence[tuple[Any, int | None]], batch: dict[str, torch.Tensor],
-    gen: dict[str, Any], texts: list[str], tokenizer: Any,
+    model: Any,
+    task: Any,
+    chunk: Sequence[tuple[Any, int | None]],
+    batch: dict[str, torch.Tensor],
+    gen: dict[str, Any],
+    texts: list[str],
+    tokenizer: Any,
 ) -> list[Any]:
     """Per work item: a list of RLEs (its frame, or every annotated frame), or the raw text if mask tokens are
     missing from the answer."""

@@ -74,9 +74,11 @@ def register_toy_tasks() -> None:
                 mask[coords[1] : coords[3], coords[0] : coords[2]] = 1
                 target = np.stack([mask, mask])
                 # Per-frame instructions and answers, as the AVSBench adapter gives them (Crab asks frame by frame).
-                meta = {"box": coords, "frame_instructions": [f"Segment the sounding object at second {k}."
-                                                              for k in (1, 2)],
-                        "frame_targets": [self.target_text(None)] * 2}
+                meta = {
+                    "box": coords,
+                    "frame_instructions": [f"Segment the sounding object at second {k}." for k in (1, 2)],
+                    "frame_targets": [self.target_text(None)] * 2,
+                }
                 out.append(Sample(sid, "Segment the sounding object at second 1.", target, sid, meta=meta))
             return out
 

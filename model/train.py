@@ -206,8 +206,13 @@ def train(config: RunConfig, features: FeatureFn | None = None, progress: bool =
             per_task = {
                 task_ids[t]: float(losses[which == t].mean()) for t in range(len(task_ids)) if (which == t).any()
             }
-            row = {"step": done, "lr": lr, "loss": float(losses.mean()), "tasks": per_task,
-                   "seconds": round(time.perf_counter() - t0, 3)}
+            row = {
+                "step": done,
+                "lr": lr,
+                "loss": float(losses.mean()),
+                "tasks": per_task,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
             _append(run_dir / "train_log.jsonl", row)
             bar.set_postfix(loss=f"{row['loss']:.3f}")
         if record and done % tc.router_log_every == 0:

@@ -62,9 +62,7 @@ def _parse_rows(path: Path) -> list[tuple[int, str, str, int, int]]:
     for line_no, line in _read_lines(path):
         fields = [f.strip() for f in line.split("&")]
         if len(fields) != 5:
-            raise AnnotationError(
-                f"expected 5 '&'-separated fields ({HEADER}), got {len(fields)}", path, line_no
-            )
+            raise AnnotationError(f"expected 5 '&'-separated fields ({HEADER}), got {len(fields)}", path, line_no)
         category, video_id, _quality, start_s, end_s = fields
         if not category or not video_id:
             raise AnnotationError("empty Category or VideoID", path, line_no)

@@ -92,11 +92,16 @@ def _check_gt_values(masks: Sequence[np.ndarray], paths: Sequence[str], official
             raise AnnotationError("ground-truth mask must be a single-channel image", path)
         if np.count_nonzero(mask) != np.count_nonzero(mask == 255):
             found = ", ".join(str(v) for v in np.unique(mask)[:8])
-            how = ("PIL mode '1' (threshold 128)" if official_mode == "1"
-                   else "PIL mode 'P' and scores palette index / 255")
+            how = (
+                "PIL mode '1' (threshold 128)"
+                if official_mode == "1"
+                else "PIL mode 'P' and scores palette index / 255"
+            )
             raise AnnotationError(
                 f"ground-truth mask must hold only 0 and 255, found values {found}; the official loader reads "
-                f"it with {how}, so this file would not score as intended", path)
+                f"it with {how}, so this file would not score as intended",
+                path,
+            )
 
 
 class _AVSBenchTask(Task):
@@ -155,13 +160,15 @@ class _AVSBenchTask(Task):
                     if "split" not in header:
                         raise AnnotationError(f"no 'split' column in the header {header}", csv_path, line)
                     if len(header) < need:
-                        raise AnnotationError(f"expected at least {need} columns, header has {len(header)}",
-                                              csv_path, line)
+                        raise AnnotationError(
+                            f"expected at least {need} columns, header has {len(header)}", csv_path, line
+                        )
                     split_col = header.index("split")
                     continue
                 if len(fields) != len(header):
-                    raise AnnotationError(f"expected {len(header)} fields as in the header, got {len(fields)}",
-                                          csv_path, line)
+                    raise AnnotationError(
+                        f"expected {len(header)} fields as in the header, got {len(fields)}", csv_path, line
+                    )
                 if fields[split_col] != split:
                     continue
                 name = fields[0]
@@ -169,8 +176,9 @@ class _AVSBenchTask(Task):
                 if not name or (self.has_category and not category):
                     raise AnnotationError("empty video name or category", csv_path, line)
                 if name in seen:
-                    raise AnnotationError(f"video {name!r} listed twice in split {split!r} (first on line "
-                                          f"{seen[name]})", csv_path, line)
+                    raise AnnotationError(
+                        f"video {name!r} listed twice in split {split!r} (first on line {seen[name]})", csv_path, line
+                    )
                 seen[name] = line
                 rows.append((name, category))
         except csv.Error as exc:
@@ -181,8 +189,11 @@ class _AVSBenchTask(Task):
 
     def _mask_path(self, mask_root: str, split: str, name: str, category: str, k: int) -> str:
         # os.path.join, not pathlib: this runs for every frame of the split
-        folder = os.path.join(mask_root, split, category, name) if self.has_category else os.path.join(
-            mask_root, split, name)
+        folder = (
+            os.path.join(mask_root, split, category, name)
+            if self.has_category
+            else os.path.join(mask_root, split, name)
+        )
         return os.path.join(folder, f"{name}_{k}.png")
 
     def _media(self, media_root: Path, split: str, name: str, category: str) -> dict[str, Any]:
@@ -219,15 +230,21 @@ class _AVSBenchTask(Task):
                 counts=tuple(masks_to_counts(masks)),
             )
             targets = [self._answer(category, k) for k in frames]
-            samples.append(Sample(
-                id=name,
-                instruction=instructions[0],
-                target=truth,
-                group=name,
-                media=self._media(media_root, split, name, category),
-                meta={"category": category, "frames": list(frames), "frame_instructions": list(instructions),
-                      "frame_targets": targets},
-            ))
+            samples.append(
+                Sample(
+                    id=name,
+                    instruction=instructions[0],
+                    target=truth,
+                    group=name,
+                    media=self._media(media_root, split, name, category),
+                    meta={
+                        "category": category,
+                        "frames": list(frames),
+                        "frame_instructions": list(instructions),
+                        "frame_targets": targets,
+                    },
+                )
+            )
         return samples
 
     # ---- text --------------------------------------------------------------------------------------------------
@@ -256,8 +273,7 @@ class _AVSBenchTask(Task):
             raise PredictionError(f"'masks' must be a list of {n} COCO RLEs, got {type(masks).__name__}")
         if len(masks) != n:
             frames = ", ".join(str(k) for k in truth.frames)
-            raise PredictionError(f"'masks' must hold {n} RLE(s), one per annotated frame ({frames}), "
-                                  f"got {len(masks)}")
+            raise PredictionError(f"'masks' must hold {n} RLE(s), one per annotated frame ({frames}), got {len(masks)}")
         whats = [f"mask {i + 1} (frame {k})" for i, k in enumerate(truth.frames)]
         return tuple(check_rles(masks, truth.sizes, whats))
 
@@ -266,8 +282,12 @@ class _AVSBenchTask(Task):
 
     def oracle_prediction(self, sample: Sample) -> dict[str, Any]:
         truth: VideoTruth = sample.target
-        return {"masks": [{"size": [h, w], "counts": counts_to_string(c)}
-                          for (h, w), c in zip(truth.sizes, truth.counts, strict=True)]}
+        return {
+            "masks": [
+                {"size": [h, w], "counts": counts_to_string(c)}
+                for (h, w), c in zip(truth.sizes, truth.counts, strict=True)
+            ]
+        }
 
     # ---- scoring -----------------------------------------------------------------------------------------------
     def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
@@ -320,7 +340,7 @@ def aggregate_batches(stats: Sequence[Mapping[str, Any]], batch_videos: int) -> 
     f_total = 0.0
     n_batches = 0
     for start in range(0, len(stats), batch_videos):
-        batch = stats[start:start + batch_videos]
+        batch = stats[start : start + batch_videos]
         iou = [v for s in batch for v in s["iou"]]
         j_batches.append(float32_sum(iou) / np.float32(len(iou)))
         f_all = [v for s in batch for v in s["f_all"]]

@@ -52,6 +52,7 @@ _TABLE = np.zeros(512, dtype=np.uint8)
 _P = palette().astype(np.int64) >> 5
 _TABLE[(_P[:, 0] << 6) | (_P[:, 1] << 3) | _P[:, 2]] = np.arange(N_CLASSES)
 
+
 @dataclass(frozen=True)
 class FrameTruth:
     """One annotated frame: the classes present (ascending, 0 included if present) and each one's run lengths."""
@@ -72,6 +73,7 @@ def colour_to_class(rgb: np.ndarray) -> np.ndarray:
     lab = _TABLE[index]
     lab[((r | g | b) & 31) != 0] = 0
     return lab
+
 
 def read_label_png(path: str, split: str) -> np.ndarray:
     """A colour PNG as the official val/test loader sees it: convert('RGB'), NEAREST resize to 224 x 224
@@ -131,8 +133,11 @@ class AVSSTask(Task):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise AnnotationError(f"not valid JSON ({exc})", path) from None
         if not isinstance(table, dict) or len(table) != N_CLASSES:
-            raise AnnotationError(f"expected an object of {N_CLASSES} class names (get_v2_pallete asserts the "
-                                  f"palette size), got {len(table) if isinstance(table, dict) else type(table)}", path)
+            raise AnnotationError(
+                f"expected an object of {N_CLASSES} class names (get_v2_pallete asserts the "
+                f"palette size), got {len(table) if isinstance(table, dict) else type(table)}",
+                path,
+            )
         values = sorted(v for v in table.values() if isinstance(v, int) and not isinstance(v, bool))
         if values != list(range(1, N_CLASSES + 1)):
             raise AnnotationError(f"values must be the indices 1..{N_CLASSES}, each once", path)
@@ -167,8 +172,9 @@ class AVSSTask(Task):
                         raise AnnotationError(f"no column(s) {missing} in the header {header}", path, line)
                     continue
                 if len(fields) != len(header):
-                    raise AnnotationError(f"expected {len(header)} fields as in the header, got {len(fields)}",
-                                          path, line)
+                    raise AnnotationError(
+                        f"expected {len(header)} fields as in the header, got {len(fields)}", path, line
+                    )
                 row = dict(zip(header, fields, strict=True))
                 if row["split"] != split:
                     continue
@@ -177,8 +183,11 @@ class AVSSTask(Task):
                 if row["label"] not in FRAMES:
                     raise AnnotationError(f"label must be one of {sorted(FRAMES)}, got {row['label']!r}", path, line)
                 if row["uid"] in seen:
-                    raise AnnotationError(f"uid {row['uid']!r} listed twice in split {split!r} (first on line "
-                                          f"{seen[row['uid']]})", path, line)
+                    raise AnnotationError(
+                        f"uid {row['uid']!r} listed twice in split {split!r} (first on line {seen[row['uid']]})",
+                        path,
+                        line,
+                    )
                 seen[row["uid"]] = line
                 rows.append(row)
         except csv.Error as exc:
@@ -191,8 +200,9 @@ class AVSSTask(Task):
         folder = os.path.join(data_dir, row["label"], row["uid"], "labels_rgb")
         n = len(_official_png_list(folder))
         if split != "train" and n != FRAMES[row["label"]]:  # V2Dataset asserts 10 (v2) or 5 (v1) outside train
-            raise AnnotationError(f"{row['label']} video needs {FRAMES[row['label']]} label PNGs in {split}, "
-                                  f"found {n}", folder)
+            raise AnnotationError(
+                f"{row['label']} video needs {FRAMES[row['label']]} label PNGs in {split}, found {n}", folder
+            )
         if n == 0 or n > PADDED_FRAMES:
             raise AnnotationError(f"expected 1..{PADDED_FRAMES} label PNGs, found {n}", folder)
         return [os.path.join(folder, f"{i}.png") for i in range(n)]  # read as "%d.png" % i, whatever the names
@@ -215,23 +225,33 @@ class AVSSTask(Task):
             counts = masks_to_counts([lab == c for lab, classes in zip(labs, present, strict=True) for c in classes])
             frames, k = [], 0
             for classes in present:
-                part = counts[k:k + len(classes)]
-                frames.append(FrameTruth(tuple(int(c) for c in classes), tuple(part),
-                                         tuple(foreground_area(part).tolist())))
+                part = counts[k : k + len(classes)]
+                frames.append(
+                    FrameTruth(tuple(int(c) for c in classes), tuple(part), tuple(foreground_area(part).tolist()))
+                )
                 k += len(classes)
             base = Path(row["label"]) / row["uid"]
             n = len(frames)
-            samples.append(Sample(
-                id=row["uid"],
-                instruction=INSTRUCTION,
-                target=tuple(frames),
-                group=row["uid"],
-                media={"frames": [str(base / "frames" / f"{i}.jpg") for i in range(n)],
-                       "audio": str(base / "audio.wav")},
-                meta={"label": row["label"], "a_obj": row.get("a_obj", ""), "n_frames": n,
-                      "classes": [names[c] for c in sorted({c for f in frames for c in f.classes})],
-                      "frame_instructions": [INSTRUCTION] * n, "frame_targets": [ANSWER] * n},
-            ))
+            samples.append(
+                Sample(
+                    id=row["uid"],
+                    instruction=INSTRUCTION,
+                    target=tuple(frames),
+                    group=row["uid"],
+                    media={
+                        "frames": [str(base / "frames" / f"{i}.jpg") for i in range(n)],
+                        "audio": str(base / "audio.wav"),
+                    },
+                    meta={
+                        "label": row["label"],
+                        "a_obj": row.get("a_obj", ""),
+                        "n_frames": n,
+                        "classes": [names[c] for c in sorted({c for f in frames for c in f.classes})],
+                        "frame_instructions": [INSTRUCTION] * n,
+                        "frame_targets": [ANSWER] * n,
+                    },
+                )
+            )
         return samples
 
     # ---- text --------------------------------------------------------------------------------------------------
@@ -254,17 +274,21 @@ class AVSSTask(Task):
         if not isinstance(frames, list):
             raise PredictionError(f"'frames' must be a list of {n} objects, got {type(frames).__name__}")
         if len(frames) != n:
-            raise PredictionError(f"'frames' must hold {n} objects, one per annotated frame "
-                                  f"({sample.meta['label']} video), got {len(frames)}")
+            raise PredictionError(
+                f"'frames' must hold {n} objects, one per annotated frame "
+                f"({sample.meta['label']} video), got {len(frames)}"
+            )
         objs, whats, keys = [], [], []
         for i, frame in enumerate(frames):
             if not isinstance(frame, dict):
-                raise PredictionError(f"frame {i} must be an object {{class index: COCO RLE}}, "
-                                      f"got {type(frame).__name__}")
+                raise PredictionError(
+                    f"frame {i} must be an object {{class index: COCO RLE}}, got {type(frame).__name__}"
+                )
             for key, rle in frame.items():
                 if not (isinstance(key, str) and key.isdigit() and key == str(int(key)) and int(key) < N_CLASSES):
-                    raise PredictionError(f"frame {i}: class key must be an index '0'..'{N_CLASSES - 1}' as a "
-                                          f"string, got {key!r}")
+                    raise PredictionError(
+                        f"frame {i}: class key must be an index '0'..'{N_CLASSES - 1}' as a string, got {key!r}"
+                    )
                 objs.append(rle)
                 whats.append(f"frame {i} class {key}")
                 keys.append((i, int(key)))
@@ -284,9 +308,16 @@ class AVSSTask(Task):
         return tuple({} for _ in sample.target)
 
     def oracle_prediction(self, sample: Sample) -> dict[str, Any]:
-        return {"frames": [{str(c): {"size": [SIDE, SIDE], "counts": counts_to_string(m)}
-                            for c, m in zip(f.classes, f.counts, strict=True) if c != 0}
-                           for f in sample.target]}
+        return {
+            "frames": [
+                {
+                    str(c): {"size": [SIDE, SIDE], "counts": counts_to_string(m)}
+                    for c, m in zip(f.classes, f.counts, strict=True)
+                    if c != 0
+                }
+                for f in sample.target
+            ]
+        }
 
     # ---- scoring -----------------------------------------------------------------------------------------------
     def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
@@ -310,8 +341,7 @@ class AVSSTask(Task):
                     key = id(truth)
                     if key not in fg_cache:
                         bg = truth.of(0)
-                        fg_cache[key] = (np.array([0, n_pix], dtype=np.int64) if bg is None
-                                         else _complement(bg))
+                        fg_cache[key] = np.array([0, n_pix], dtype=np.int64) if bg is None else _complement(bg)
                     gt_fg.append(fg_cache[key])
         m = len(pred_masks)
         overlap, pred_area, _ = overlap_counts(pred_masks * 2, gt_same + gt_fg) if m else (np.zeros(0),) * 3
@@ -357,13 +387,15 @@ class AVSSTask(Task):
             i, p, g = (np.array(v, dtype=np.int64) for v in (inter, parea, garea))
             union = p + g - i
             keep = union > 0  # cls_count counts a class where the union is non-empty; elsewhere IoU and F are 0
-            stats.append({
-                "cls": np.array(cls)[keep].tolist(),
-                "pos": np.array(pos)[keep].tolist(),
-                "iou": [float(v) for v in class_iou(i[keep], union[keep])],
-                "f": [float(v) for v in f_beta(i[keep], p[keep], g[keep])],
-                "n_annotated": len(sample.target),
-            })
+            stats.append(
+                {
+                    "cls": np.array(cls)[keep].tolist(),
+                    "pos": np.array(pos)[keep].tolist(),
+                    "iou": [float(v) for v in class_iou(i[keep], union[keep])],
+                    "f": [float(v) for v in f_beta(i[keep], p[keep], g[keep])],
+                    "n_annotated": len(sample.target),
+                }
+            )
         return stats
 
     def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:

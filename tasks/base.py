@@ -16,10 +16,7 @@ from typing import Any, ClassVar
 from crab_eval.errors import AnnotationError, CrabEvalError
 
 # Crab's prompt prefix: the placeholders are replaced by the model with the encoders' query tokens.
-CRAB_PREFIX = (
-    "This is a video:\n<video_start><video><video_end>\n"
-    "This is an audio:\n<audio_start><audio><audio_end>\n"
-)
+CRAB_PREFIX = "This is a video:\n<video_start><video><video_end>\nThis is an audio:\n<audio_start><audio><audio_end>\n"
 
 
 @dataclass(frozen=True)

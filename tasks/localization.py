@@ -47,8 +47,7 @@ from crab_eval.tasks.localization_metrics import (
 
 # Crab feeds ARIG one frame, not a video (GeWu-Lab/Crab dataset/unified_dataset.py, add_arig_samples, test split).
 IMAGE_PREFIX = (
-    "This is an image:\n<image_start><image><image_end>\n"
-    "This is an audio:\n<audio_start><audio><audio_end>\n"
+    "This is an image:\n<image_start><image><image_end>\nThis is an audio:\n<audio_start><audio><audio_end>\n"
 )
 INSTRUCTION = "Please recognize the category of object that makes the sound and then output the location coordinates."
 
@@ -240,8 +239,9 @@ class VggssTask(LocalizationTask):
                 for b in boxes
             )
             if not ok:
-                raise AnnotationError(f"record {n} ({rec['file']!r}): 'bbox' must be a list of 4 finite numbers each",
-                                      json_path)
+                raise AnnotationError(
+                    f"record {n} ({rec['file']!r}): 'bbox' must be a list of 4 finite numbers each", json_path
+                )
             by_file[rec["file"]] = (str(rec.get("class", "")), boxes)  # a repeated file: the last wins, as the dict
         samples = []
         for line, file_id in _read_ids(csv_path):
@@ -274,8 +274,9 @@ def _flickr_boxes(path: Path) -> list[list[int]]:
         for grandchild in child:
             if grandchild.tag != "bbox":
                 # The official reader appends an empty box here and then fails on it (IndexError).
-                raise AnnotationError(f"<{grandchild.tag}> under <{child.tag}>: only <bbox> elements may sit there",
-                                      path)
+                raise AnnotationError(
+                    f"<{grandchild.tag}> under <{child.tag}>: only <bbox> elements may sit there", path
+                )
             values = [ch.text for ch in list(grandchild)[1:5]]
             if len(values) != 4:
                 raise AnnotationError("a <bbox> needs a leading element and then xmin, ymin, xmax, ymax", path)

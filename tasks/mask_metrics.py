@@ -112,8 +112,9 @@ def counts_to_string(counts: Counts) -> str:
 def _check_rle_fields(obj: Any, size: tuple[int, int], what: str) -> str:
     """The counts string of a contract-form RLE ``{"size": [h, w], "counts": str}`` of a ``size`` frame."""
     if not isinstance(obj, dict):
-        raise PredictionError(f"{what} must be a COCO RLE object {{'size': [h, w], 'counts': str}}, "
-                              f"got {type(obj).__name__}")
+        raise PredictionError(
+            f"{what} must be a COCO RLE object {{'size': [h, w], 'counts': str}}, got {type(obj).__name__}"
+        )
     if set(obj) != {"size", "counts"}:
         raise PredictionError(f"{what} must have exactly the keys 'size' and 'counts', got {sorted(obj)}")
     rle_size = obj["size"]
@@ -122,14 +123,16 @@ def _check_rle_fields(obj: Any, size: tuple[int, int], what: str) -> str:
         or len(rle_size) != 2
         or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in rle_size)
     ):
-        raise PredictionError(f"{what}: 'size' must be [height, width] (two non-negative integers), "
-                              f"got {rle_size!r}")
+        raise PredictionError(f"{what}: 'size' must be [height, width] (two non-negative integers), got {rle_size!r}")
     if tuple(rle_size) != tuple(size):
-        raise PredictionError(f"{what} is {rle_size[0]}x{rle_size[1]} but its ground truth is "
-                              f"{size[0]}x{size[1]} (height x width)")
+        raise PredictionError(
+            f"{what} is {rle_size[0]}x{rle_size[1]} but its ground truth is {size[0]}x{size[1]} (height x width)"
+        )
     if not isinstance(obj["counts"], str):
-        raise PredictionError(f"{what}: 'counts' must be a compressed RLE string (pycocotools counts decoded "
-                              f"to str), got {type(obj['counts']).__name__}")
+        raise PredictionError(
+            f"{what}: 'counts' must be a compressed RLE string (pycocotools counts decoded "
+            f"to str), got {type(obj['counts']).__name__}"
+        )
     return obj["counts"]
 
 
@@ -138,8 +141,10 @@ def _check_counts(counts: Counts, size: tuple[int, int], what: str) -> None:
         raise PredictionError(f"{what}: invalid RLE (a run length is negative)")
     total = int(counts.sum())
     if total != size[0] * size[1]:
-        raise PredictionError(f"{what}: invalid RLE (run lengths add up to {total}, not "
-                              f"{size[0]} x {size[1]} = {size[0] * size[1]} pixels)")
+        raise PredictionError(
+            f"{what}: invalid RLE (run lengths add up to {total}, not "
+            f"{size[0]} x {size[1]} = {size[0] * size[1]} pixels)"
+        )
 
 
 def check_rle(obj: Any, size: tuple[int, int], what: str = "mask") -> Counts:

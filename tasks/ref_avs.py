@@ -44,8 +44,10 @@ EVAL_BATCH = 4  # run_refavs.py: DataLoader(..., batch_size=4, shuffle=False) fo
 _F32 = np.float32
 # Crab's Ref-AVS test sample, one per frame (dataset/unified_dataset.py, test-time add_ref_avs_samples): the video
 # and audio prefix, then the frame as an image.
-INSTRUCTION = ("This is an image:\n<image_start><image><image_end>\n"
-               "Please segment out the corresponding object in the image based on the referential expression: {exp}")
+INSTRUCTION = (
+    "This is an image:\n<image_start><image><image_end>\n"
+    "Please segment out the corresponding object in the image based on the referential expression: {exp}"
+)
 ANSWER = "{exp} is <mask_start>" + MASK_TOKENS + "<mask_end>"
 
 
@@ -73,8 +75,9 @@ def read_gt_mask(path: str) -> np.ndarray:
             raise AnnotationError("ground-truth mask not found", path) from None
         except (OSError, ValueError, SyntaxError) as exc:
             raise AnnotationError(f"ground-truth mask is not a readable image ({exc})", path) from None
-        raise AnnotationError("reading this mask as the official loader does needs OpenCV "
-                              "(pip install opencv-python-headless)", path)
+        raise AnnotationError(
+            "reading this mask as the official loader does needs OpenCV (pip install opencv-python-headless)", path
+        )
     if not os.path.isfile(path):
         raise AnnotationError("ground-truth mask not found", path)
     image = cv2.imread(path)
@@ -94,8 +97,11 @@ class RefAVSTask(Task):
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec("J", description="mask_iou at sigmoid > 0.4, per batch of 4 expressions x 10 frames, mean"),
         MetricSpec("F", description="AVSBench Eval_Fmeasure (beta^2 0.3, 255 thresholds) per batch, mean"),
-        MetricSpec("S", higher_is_better=False,
-                   description="null split: sqrt(predicted foreground share) per batch, mean (x100)"),
+        MetricSpec(
+            "S",
+            higher_is_better=False,
+            description="null split: sqrt(predicted foreground share) per batch, mean (x100)",
+        ),
     )
     main_metric: ClassVar[str] = "J"
     text_predictions: ClassVar[bool] = False  # masks come from the mask head, not from the answer text
@@ -131,14 +137,19 @@ class RefAVSTask(Task):
                         raise AnnotationError(f"no column(s) {missing} in the header {header}", path, line)
                     continue
                 if len(fields) != len(header):
-                    raise AnnotationError(f"expected {len(header)} fields as in the header, got {len(fields)}",
-                                          path, line)
+                    raise AnnotationError(
+                        f"expected {len(header)} fields as in the header, got {len(fields)}", path, line
+                    )
                 row = dict(zip(header, fields, strict=True))
                 if row["split"] != split:
                     continue
                 if row["uid"].count("_") < 2:
-                    raise AnnotationError(f"uid {row['uid']!r} is not '<video>_<object>_<n>' (the loader takes "
-                                          f"the video folder as uid.rsplit('_', 2)[0])", path, line)
+                    raise AnnotationError(
+                        f"uid {row['uid']!r} is not '<video>_<object>_<n>' (the loader takes "
+                        f"the video folder as uid.rsplit('_', 2)[0])",
+                        path,
+                        line,
+                    )
                 try:
                     row["fid"] = str(int(row["fid"]))  # pandas reads the column as integers
                 except ValueError:
@@ -182,16 +193,26 @@ class RefAVSTask(Task):
             counts = None if split == NULL_SPLIT else tuple(truth[p] for p in self._gt_paths(data_dir, row))
             instruction = INSTRUCTION.format(exp=row["exp"])
             answer = ANSWER.format(exp=row["exp"])
-            samples.append(Sample(
-                id=sample_id,
-                instruction=instruction,
-                target=ExpressionTruth(counts),
-                group=mask_folder(row["uid"]),
-                media={"frames": [str(folder / "frames" / f"{i}.jpg") for i in range(N_FRAMES)],
-                       "audio": str(folder / "audio.wav")},
-                meta={"uid": row["uid"], "fid": int(row["fid"]), "exp": row["exp"], "null": split == NULL_SPLIT,
-                      "frame_instructions": [instruction] * N_FRAMES, "frame_targets": [answer] * N_FRAMES},
-            ))
+            samples.append(
+                Sample(
+                    id=sample_id,
+                    instruction=instruction,
+                    target=ExpressionTruth(counts),
+                    group=mask_folder(row["uid"]),
+                    media={
+                        "frames": [str(folder / "frames" / f"{i}.jpg") for i in range(N_FRAMES)],
+                        "audio": str(folder / "audio.wav"),
+                    },
+                    meta={
+                        "uid": row["uid"],
+                        "fid": int(row["fid"]),
+                        "exp": row["exp"],
+                        "null": split == NULL_SPLIT,
+                        "frame_instructions": [instruction] * N_FRAMES,
+                        "frame_targets": [answer] * N_FRAMES,
+                    },
+                )
+            )
         return samples
 
     # ---- text --------------------------------------------------------------------------------------------------
@@ -243,11 +264,13 @@ class RefAVSTask(Task):
         stats = []
         for k in range(len(samples)):
             part = slice(k * N_FRAMES, (k + 1) * N_FRAMES)
-            stats.append({
-                "iou": [float(v) for v in iou[part]],
-                "f_all": [float(v) for v in f_all[part][fg[part]]],
-                "f_mask": [float(v) for v in f_mask[part][fg[part]]],
-            })
+            stats.append(
+                {
+                    "iou": [float(v) for v in iou[part]],
+                    "f_all": [float(v) for v in f_all[part][fg[part]]],
+                    "f_mask": [float(v) for v in f_mask[part][fg[part]]],
+                }
+            )
         return stats
 
     def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -263,7 +286,7 @@ def null_s(stats: Sequence[Mapping[str, Any]], batch: int) -> float:
     division by a Python int is a multiplication by the float32 reciprocal), then ``np.mean`` of the float32 values."""
     values = []
     for start in range(0, len(stats), batch):
-        part = stats[start:start + batch]
+        part = stats[start : start + batch]
         fg = sum(int(s["fg"]) for s in part)
         n = sum(int(s["n_pixels"]) for s in part)
         values.append(np.sqrt(cuda_scalar_div(_F32(fg), n)))
@@ -280,7 +303,7 @@ def j_and_f(stats: Sequence[Mapping[str, Any]], batch: int) -> dict[str, float]:
     f_total = 0.0
     n_batches = 0
     for start in range(0, len(stats), batch):
-        part = stats[start:start + batch]
+        part = stats[start : start + batch]
         iou = [v for s in part for v in s["iou"]]
         j_batches.append(cuda_scalar_div(float32_sum(iou), len(iou)))
         f_all = [v for s in part for v in s["f_all"]]

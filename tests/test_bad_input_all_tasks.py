@@ -208,13 +208,20 @@ def text_variants(target: str) -> list[tuple[str, str]]:
         out.append(("closing tags only", " ".join(closing)))
         out.append(("tags without content", "".join(tags)))
         out.append(("tags reversed", "".join(reversed(tags))))
-        out.append(("closing tags dropped", _TAG.sub(lambda m: "" if m.group().startswith("</") else m.group(),
-                                                     target)))
+        out.append(
+            ("closing tags dropped", _TAG.sub(lambda m: "" if m.group().startswith("</") else m.group(), target))
+        )
         out.append(("tag nested in itself", target.replace(opening[0], opening[0] * 2, 1) if opening else target))
         out.append(("tag content junk", _TAG.sub(lambda m: m.group() + "\x00\ufffd<<>>", target)))
     if _NUMBER.search(target):
-        for label, number in (("huge", "9" * 40), ("negative", "-5"), ("nan", "nan"), ("inf", "inf"),
-                              ("fraction", "0.5"), ("exponent", "1e999")):
+        for label, number in (
+            ("huge", "9" * 40),
+            ("negative", "-5"),
+            ("nan", "nan"),
+            ("inf", "inf"),
+            ("fraction", "0.5"),
+            ("exponent", "1e999"),
+        ):
             out.append((f"numbers {label}", _NUMBER.sub(number, target)))
     out.append(("twice", target + " " + target))
     out.append(("binary-ish unicode", "\x00\x01\x7f\x80\ufffd\ufeff\u202e\ud800\udfff\U0010ffff" * 10))
@@ -257,8 +264,9 @@ def make_setup(task_id: str, tmp_path: Path) -> Setup:
     return Setup(task, data, split, samples, work)
 
 
-def run_score(setup: Setup, capsys: pytest.CaptureFixture[str], lines: list[bytes], label: str,
-              allow_extra: bool = False) -> tuple[int | None, str, str]:
+def run_score(
+    setup: Setup, capsys: pytest.CaptureFixture[str], lines: list[bytes], label: str, allow_extra: bool = False
+) -> tuple[int | None, str, str]:
     """Write ``lines`` as the prediction file, run ``crab-eval score``; (exit code or None, stderr, problem)."""
     preds = setup.work / "preds.jsonl"
     preds.write_bytes(b"".join(line + b"\n" for line in lines))

@@ -18,8 +18,14 @@ from crab_eval.scoring import score
 
 TEST = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow"), ("e", "v4", "dog")]
 # Train (the toy task's val split): dog x3, cat x2, cow x1 -> majority "dog".
-TRAIN = [("t1", "v", "cat"), ("t2", "v", "dog"), ("t3", "v", "dog"), ("t4", "v", "cat"), ("t5", "v", "dog"),
-         ("t6", "v", "cow")]
+TRAIN = [
+    ("t1", "v", "cat"),
+    ("t2", "v", "dog"),
+    ("t3", "v", "dog"),
+    ("t4", "v", "cat"),
+    ("t5", "v", "dog"),
+    ("t6", "v", "cow"),
+]
 
 
 @pytest.fixture()
@@ -55,8 +61,9 @@ def test_prior_and_random_are_seeded_and_follow_their_distributions(toy_dir: Pat
     (big / "toy_val.tsv").write_text((toy_dir / "toy_val.tsv").read_text())
     prior = Counter(x["prediction"]["label"] for x in predict("toy", big, "prior", train_split="val")[0])
     uniform = Counter(x["prediction"]["label"] for x in predict("toy", big, "random", train_split="val")[0])
-    assert np.allclose([prior["dog"] / 6000, prior["cat"] / 6000, prior["cow"] / 6000], [1 / 2, 1 / 3, 1 / 6],
-                       atol=0.03)
+    assert np.allclose(
+        [prior["dog"] / 6000, prior["cat"] / 6000, prior["cow"] / 6000], [1 / 2, 1 / 3, 1 / 6], atol=0.03
+    )
     assert np.allclose([uniform[k] / 6000 for k in ("dog", "cat", "cow")], [1 / 3] * 3, atol=0.03)
 
 
@@ -71,11 +78,25 @@ def test_missing_train_split_and_blind_without_questions(toy_dir: Path) -> None:
 
 def test_cli_baseline(toy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.jsonl"
-    code = main(["baseline", "--task", "toy", "--data", str(toy_dir), "--kind", "random", "--train-split", "val",
-                 "--seed", "1", "--out", str(out)])
+    code = main(
+        [
+            "baseline",
+            "--task",
+            "toy",
+            "--data",
+            str(toy_dir),
+            "--kind",
+            "random",
+            "--train-split",
+            "val",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0 and len(out.read_text().splitlines()) == 5
-    assert main(["baseline", "--task", "toy", "--data", str(toy_dir), "--kind", "majority", "--out",
-                 str(out)]) == 2
+    assert main(["baseline", "--task", "toy", "--data", str(toy_dir), "--kind", "majority", "--out", str(out)]) == 2
     assert "use --train-split" in capsys.readouterr().err
     assert set(KINDS) == {"majority", "prior", "random", "blind"}
 

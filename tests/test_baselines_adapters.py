@@ -56,7 +56,8 @@ def test_ave_majority_by_hand(tmp_path: Path) -> None:
     write_baseline("ave", data, "majority", out)
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert {json.dumps(x["prediction"], sort_keys=True) for x in lines} == {
-        json.dumps({"event": "Bark", "start": 0, "end": 10}, sort_keys=True)}
+        json.dumps({"event": "Bark", "start": 0, "end": 10}, sort_keys=True)
+    }
     # te1: 10 of 10 segments right; te2: Church bell on 2..4 and background elsewhere, all predicted Bark: 0 of 10.
     assert score("ave", data, "test", out).metrics["accuracy"] == pytest.approx(50.0)
 
@@ -80,10 +81,13 @@ def test_music_avqa_blind_and_majority_by_hand(tmp_path: Path) -> None:
 def test_avvp_fits_on_val_and_predicts_valid_events(tmp_path: Path) -> None:
     speech = {"audio": [("Speech", 0, 10)]}
     dog = {"audio": [("Dog", 2, 6)], "visual": [("Dog", 2, 6)]}
-    data = avvp_layout.write_dataset(tmp_path / "avvp", {
-        "val": {"a_0_10": speech, "b_0_10": speech, "c_0_10": dog},
-        "test": {"x_0_10": speech, "y_0_10": dog},
-    })
+    data = avvp_layout.write_dataset(
+        tmp_path / "avvp",
+        {
+            "val": {"a_0_10": speech, "b_0_10": speech, "c_0_10": dog},
+            "test": {"x_0_10": speech, "y_0_10": dog},
+        },
+    )
     with pytest.raises(Exception, match="use --train-split"):
         predict("avvp", data, "majority")
     rows, _ = predict("avvp", data, "majority", train_split="val")

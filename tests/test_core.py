@@ -54,8 +54,28 @@ def test_missing_and_unparsed_count_as_wrong_never_dropped(data_dir: Path, tmp_p
 def test_result_file_round_trip_and_reaggregation(data_dir: Path, tmp_path: Path) -> None:
     preds = write_lines(tmp_path / "p.jsonl", [json.dumps({"id": i, "prediction": {"label": "dog"}}) for i in "abcd"])
     out = tmp_path / "out" / "toy.json"
-    assert main(["score", "--task", "toy", "--data", str(data_dir), "--predictions", str(preds), "--output", str(out),
-                 "--model", "m1", "--seed", "3", "--tag", "variant=unified"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--task",
+                "toy",
+                "--data",
+                str(data_dir),
+                "--predictions",
+                str(preds),
+                "--output",
+                str(out),
+                "--model",
+                "m1",
+                "--seed",
+                "3",
+                "--tag",
+                "variant=unified",
+            ]
+        )
+        == 0
+    )
     saved = json.loads(out.read_text())
     assert saved["metrics"]["accuracy"] == 50.0
     assert saved["run"] == {"model": "m1", "seed": 3, "variant": "unified"}
@@ -136,8 +156,22 @@ def test_unknown_task_split_or_missing_annotations(data_dir, tmp_path, capsys, a
 def test_malformed_annotation_names_file_and_line(data_dir: Path, tmp_path: Path, capsys) -> None:
     (data_dir / "toy_test.tsv").write_text("a\tv1\tdog\nbroken line\n")
     preds = write_lines(tmp_path / "p.jsonl", [])
-    assert main(["score", "--task", "toy", "--data", str(data_dir), "--predictions", str(preds),
-                 "--output", str(tmp_path / "r.json")]) == 2
+    assert (
+        main(
+            [
+                "score",
+                "--task",
+                "toy",
+                "--data",
+                str(data_dir),
+                "--predictions",
+                str(preds),
+                "--output",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 2
+    )
     assert "toy_test.tsv:2: expected 3 tab-separated fields" in capsys.readouterr().err
 
 

@@ -20,8 +20,15 @@ from crab_eval.leaderboard.render import build_site, collect_rows
 from crab_eval.leaderboard.submission import score_submission
 
 META: dict[str, Any] = {
-    "schema_version": 1, "model": "Toy-LLM", "team": "Team T", "paper": "Toy paper, 2025", "parameters": 7_000_000,
-    "llm_backbone": "tiny", "encoders": {"audio": "mel"}, "training_data": ["toy"], "variant": "unified",
+    "schema_version": 1,
+    "model": "Toy-LLM",
+    "team": "Team T",
+    "paper": "Toy paper, 2025",
+    "parameters": 7_000_000,
+    "llm_backbone": "tiny",
+    "encoders": {"audio": "mel"},
+    "training_data": ["toy"],
+    "variant": "unified",
     "date": "2025-06-01",
 }
 ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow")]
@@ -33,12 +40,23 @@ def published_file(path: Path) -> Path:
         {**row, "model": "A", "task": "toy", "metric": "accuracy", "value": 80.0},
         {**row, "model": "A", "task": "ref_avs", "split": "test_n", "metric": "S", "value": 0.10, "scale": "0-1"},
         {**row, "model": "B", "task": "toy", "metric": "accuracy", "value": 60.0, "variant": "single-task"},
-        {**row, "model": "B", "task": "ref_avs", "split": "test_n", "metric": "S", "value": 0.05, "scale": "0-1",
-         "note": "read as S"},
+        {
+            **row,
+            "model": "B",
+            "task": "ref_avs",
+            "split": "test_n",
+            "metric": "S",
+            "value": 0.05,
+            "scale": "0-1",
+            "note": "read as S",
+        },
         {**row, "model": "C", "task": "toy", "metric": "accuracy", "value": 80.0, "variant": "unified"},
     ]
-    data = {"status": "reported, not rescored", "sources": {"s": {"document": "d", "paper": "p", "table": "t"}},
-            "rows": rows}
+    data = {
+        "status": "reported, not rescored",
+        "sources": {"s": {"document": "d", "paper": "p", "table": "t"}},
+        "rows": rows,
+    }
     path.write_text(json.dumps(data))
     return path
 
@@ -85,7 +103,9 @@ def test_entry_rows_transfer_and_outputs(tmp_path: Path, toy_root: Path) -> None
     assert len(load_entries(entries)) == 1
     rows = collect_rows(entries, published=False)
     assert [(r.model, r.variant, r.source) for r in rows] == [
-        ("Toy-LLM", "unified", "rescored"), ("Toy-LLM (single-task runs)", "single-task", "rescored")]
+        ("Toy-LLM", "unified", "rescored"),
+        ("Toy-LLM (single-task runs)", "single-task", "rescored"),
+    ]
     cols = columns(rows)
     # unified: dog right for a, c -> 50; single-task: a, b, c right, d missing -> 75; delta -25.
     [(row, deltas)] = transfer(rows, cols)
@@ -107,8 +127,12 @@ def test_entry_rows_transfer_and_outputs(tmp_path: Path, toy_root: Path) -> None
 
 
 def test_untrusted_strings_are_escaped(tmp_path: Path, toy_root: Path) -> None:
-    evil = {**META, "model": "<script>alert(1)</script>", "team": "<img src=x onerror=alert(2)>",
-            "notes": "a | b\n<b>bold</b>"}
+    evil = {
+        **META,
+        "model": "<script>alert(1)</script>",
+        "team": "<img src=x onerror=alert(2)>",
+        "notes": "a | b\n<b>bold</b>",
+    }
     score_submission(_toy_submission(tmp_path, evil), toy_root, tmp_path / "entries" / "e.json")
     written = build_site(tmp_path / "entries", tmp_path / "site", published=False)
     page = written["html"].read_text()
@@ -155,8 +179,10 @@ def test_baseline_submission_on_real_adapters_appears_on_the_page(tmp_path: Path
     write_baseline("music_avqa", root / "music_avqa", "blind", sub / "music_avqa.jsonl")
     (sub / "submission.json").write_text(json.dumps({**META, "model": "Blind baseline", "variant": "single-task"}))
     assert main(["submit", "validate", str(sub), "--data-root", str(root)]) == 0
-    assert main(["submit", "score", str(sub), "--data-root", str(root), "--out",
-                 str(tmp_path / "entries" / "blind.json")]) == 0
+    assert (
+        main(["submit", "score", str(sub), "--data-root", str(root), "--out", str(tmp_path / "entries" / "blind.json")])
+        == 0
+    )
     assert main(["leaderboard", "build", "--entries", str(tmp_path / "entries"), "--out", str(tmp_path / "site")]) == 0
     md = (tmp_path / "site" / "leaderboard.md").read_text()
     # AVE 50.00 and MUSIC-AVQA overall 50.00, worked by hand in test_baselines_adapters.py.

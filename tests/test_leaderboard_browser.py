@@ -24,9 +24,17 @@ from crab_eval.leaderboard.submission import score_submission
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+)
 ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow")]
 
 
@@ -34,8 +42,10 @@ def ensure_chromium() -> None:
     if CHROMIUM.exists() and CHROMEDRIVER.exists():
         return
     if os.geteuid() != 0:
-        pytest.fail("chromium / chromium-driver are missing and the test is not root: "
-                    "run 'apt-get install -y chromium chromium-driver'")
+        pytest.fail(
+            "chromium / chromium-driver are missing and the test is not root: "
+            "run 'apt-get install -y chromium chromium-driver'"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"]):
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
@@ -74,16 +84,28 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = root / "data" / "toy"
     data.mkdir(parents=True)
     (data / "toy_test.tsv").write_text("".join(f"{i}\t{v}\t{y}\n" for i, v, y in ROWS))
-    meta = {"schema_version": 1, "model": "Toy-LLM", "team": "Team T", "url": "https://example.org",
-            "parameters": 7_000_000_000, "llm_backbone": "tiny", "encoders": {"audio": "mel"},
-            "training_data": ["toy"], "variant": "unified", "date": "2025-06-01"}
+    meta = {
+        "schema_version": 1,
+        "model": "Toy-LLM",
+        "team": "Team T",
+        "url": "https://example.org",
+        "parameters": 7_000_000_000,
+        "llm_backbone": "tiny",
+        "encoders": {"audio": "mel"},
+        "training_data": ["toy"],
+        "variant": "unified",
+        "date": "2025-06-01",
+    }
     sub = root / "sub.zip"
     with zipfile.ZipFile(sub, "w") as archive:
         archive.writestr("submission.json", json.dumps(meta))
-        archive.writestr("toy.jsonl", "".join(json.dumps({"id": i, "prediction": {"label": "dog"}}) + "\n"
-                                              for i in "abcd"))
-        archive.writestr("single_task/toy.jsonl", "".join(json.dumps({"id": i, "prediction": {"label": y}}) + "\n"
-                                                          for i, _, y in ROWS))
+        archive.writestr(
+            "toy.jsonl", "".join(json.dumps({"id": i, "prediction": {"label": "dog"}}) + "\n" for i in "abcd")
+        )
+        archive.writestr(
+            "single_task/toy.jsonl",
+            "".join(json.dumps({"id": i, "prediction": {"label": y}}) + "\n" for i, _, y in ROWS),
+        )
     score_submission(sub, root / "data", root / "entries" / "toy.json")
     build_site(root / "entries", root / "site")
     return root / "site"

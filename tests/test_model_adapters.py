@@ -30,14 +30,22 @@ def tiny_llama(seed: int = 0) -> nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    cfg = LlamaConfig(
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     return LlamaForCausalLM(cfg).eval()
 
 
 def adapter(kind: str, heads: int = 3, r: int = 4, dropout: float = 0.0) -> SimpleNamespace:
-    return SimpleNamespace(kind=kind, r=r, alpha=8.0, dropout=dropout, heads=heads, targets=list(DEFAULT_TARGETS),
-                           task_embedding_dim=6)
+    return SimpleNamespace(
+        kind=kind, r=r, alpha=8.0, dropout=dropout, heads=heads, targets=list(DEFAULT_TARGETS), task_embedding_dim=6
+    )
 
 
 def test_ilora_with_one_head_equals_peft_lora_on_a_llama() -> None:
@@ -127,11 +135,13 @@ def test_router_statistics_are_per_task_means_over_real_tokens() -> None:
     ctx.record = True
     ctx.task_index = torch.tensor([1, 0, 1])
     ctx.token_mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0]], dtype=torch.bool)
-    w = torch.tensor([
-        [[0.2, 0.8], [0.4, 0.6], [9.0, 9.0]],  # padding token ignored: mean (0.3, 0.7)
-        [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]],  # mean (0.5, 0.5)
-        [[0.9, 0.1], [9.0, 9.0], [9.0, 9.0]],  # mean (0.9, 0.1)
-    ])
+    w = torch.tensor(
+        [
+            [[0.2, 0.8], [0.4, 0.6], [9.0, 9.0]],  # padding token ignored: mean (0.3, 0.7)
+            [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]],  # mean (0.5, 0.5)
+            [[0.9, 0.1], [9.0, 9.0], [9.0, 9.0]],  # mean (0.9, 0.1)
+        ]
+    )
     ctx.add("l", w)
     torch.testing.assert_close(ctx.sums["l"], torch.tensor([[0.5, 0.5], [1.2, 0.8]]))
     torch.testing.assert_close(ctx.counts["l"], torch.tensor([1.0, 2.0]))

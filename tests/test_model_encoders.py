@@ -31,11 +31,13 @@ def test_builtin_encoders_adapt_to_any_input_size() -> None:
 def test_local_hf_vision_checkpoint_is_frozen_and_mapped(tmp_path: Path) -> None:
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    cfg = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8)
+    cfg = CLIPVisionConfig(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+    )
     CLIPVisionModel(cfg).save_pretrained(str(tmp_path / "clip"))
-    enc = build_encoder(EncoderConfig(type="hf", path=str(tmp_path / "clip"), hidden_layers=[-1, -2],
-                                      image_size=32), "visual")
+    enc = build_encoder(
+        EncoderConfig(type="hf", path=str(tmp_path / "clip"), hidden_layers=[-1, -2], image_size=32), "visual"
+    )
     out = enc(torch.rand(1, 10, 3, 48, 48))
     assert out["tokens"].shape == (1, 10, 16, 32)  # 4 x 4 patches (CLS dropped), two layers concatenated
     assert out["map"].shape == (1, 10, 32, 4, 4)

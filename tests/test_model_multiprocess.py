@@ -51,8 +51,14 @@ def config(root: Path, run: str) -> dict:
             {"task": "toy_mask", "data": str(root / "mask"), "split": "train"},
         ],
         "adapter": {"kind": "ilora", "dropout": 0.0},  # dropout masks would differ between process layouts
-        "train": {"steps": 3, "batch_size": 4, "lr": 2e-3, "checkpoint_every": 3, "router_log_every": 3,
-                  "warmup_ratio": 0.0},
+        "train": {
+            "steps": 3,
+            "batch_size": 4,
+            "lr": 2e-3,
+            "checkpoint_every": 3,
+            "router_log_every": 3,
+            "warmup_ratio": 0.0,
+        },
     }
 
 
@@ -64,9 +70,24 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     cfg_path = tmp_path / "two.json"
     cfg_path.write_text(json.dumps(config(tmp_path, "two")))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
-           "--cpu", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-           str(script), str(cfg_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--cpu",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        str(script),
+        str(cfg_path),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     n = torch.get_num_threads()

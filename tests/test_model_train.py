@@ -26,7 +26,6 @@ register_toy_tasks()
 STEPS = 4
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     # Tiny matrices: one thread is faster, and far faster on a busy machine (no oversubscription).
@@ -34,6 +33,7 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
 
 def make_config(root: Path, run: str, **train_kw: object) -> dict:
     return {
@@ -44,8 +44,16 @@ def make_config(root: Path, run: str, **train_kw: object) -> dict:
             {"task": "toy_mask", "data": str(root / "mask"), "split": "train", "weight": 1.0},
         ],
         "adapter": {"kind": "ilora", "dropout": 0.1},
-        "train": {"steps": STEPS, "batch_size": 4, "lr": 2e-3, "checkpoint_every": 2, "affinity_every": 2,
-                  "router_log_every": 2, "warmup_ratio": 0.25, **train_kw},
+        "train": {
+            "steps": STEPS,
+            "batch_size": 4,
+            "lr": 2e-3,
+            "checkpoint_every": 2,
+            "affinity_every": 2,
+            "router_log_every": 2,
+            "warmup_ratio": 0.25,
+            **train_kw,
+        },
     }
 
 
@@ -81,7 +89,10 @@ def test_run_folder_logs_and_affinity_format(full_run: Path) -> None:
     assert all(set(r["tasks"]) <= {"toy", "toy_mask"} and r["loss"] > 0 for r in log)
     rows = read_jsonl(full_run / "affinity.jsonl")
     assert [(r["step"], r["kind"]) for r in rows] == [
-        (0, "grad_cosine"), (0, "lookahead"), (2, "grad_cosine"), (2, "lookahead")
+        (0, "grad_cosine"),
+        (0, "lookahead"),
+        (2, "grad_cosine"),
+        (2, "lookahead"),
     ]
     for r in rows:
         assert set(r) == {"step", "kind", "tasks", "matrix"} and r["tasks"] == ["toy", "toy_mask"]
@@ -127,8 +138,20 @@ def test_predictions_are_read_by_the_scorer(root: Path, full_run: Path) -> None:
     from crab_eval.model.train import resolve_task
 
     out = root / "preds_toy.jsonl"
-    assert predict(full_run, "toy", root / "toy", "test", out, batch_size=2, max_new_tokens=6,
-                   features=fake_features, progress=False) == 5
+    assert (
+        predict(
+            full_run,
+            "toy",
+            root / "toy",
+            "test",
+            out,
+            batch_size=2,
+            max_new_tokens=6,
+            features=fake_features,
+            progress=False,
+        )
+        == 5
+    )
     rows = read_jsonl(out)
     assert [set(r) for r in rows] == [{"id", "text"}] * 5
     task = resolve_task("toy")
@@ -138,8 +161,17 @@ def test_predictions_are_read_by_the_scorer(root: Path, full_run: Path) -> None:
 
     out = root / "preds_mask.jsonl"
     ckpt = full_run / "checkpoints" / "step-0000004"
-    predict(ckpt, "toy_mask", root / "mask", "test", out, batch_size=2, max_new_tokens=10,
-            features=fake_features, progress=False)
+    predict(
+        ckpt,
+        "toy_mask",
+        root / "mask",
+        "test",
+        out,
+        batch_size=2,
+        max_new_tokens=10,
+        features=fake_features,
+        progress=False,
+    )
     rows = read_jsonl(out)
     assert len(rows) == 3
     for r in rows:  # an answer with its mask tokens gives masks; one without them stays text (counted unparsed)
@@ -177,7 +209,8 @@ def test_mask_head_writes_ground_truth_sized_rles(root: Path, full_run: Path) ->
 
     rles = masks_to_rles(logits[0], [(24, 24), (30, 20)])
     assert [list(mask_utils.decode({"size": r["size"], "counts": r["counts"].encode()}).shape) for r in rles] == [
-        [24, 24], [30, 20]
+        [24, 24],
+        [30, 20],
     ]
 
 
@@ -194,15 +227,39 @@ def test_cli_train_and_predict(root: Path, tmp_path: Path) -> None:
     sub = parser.add_subparsers()
     train_cmd.add_parser(sub)
     predict_cmd.add_parser(sub)
-    args = parser.parse_args(["train", "--config", str(tmp_path / "c.yaml"), "train.steps=1", "adapter.kind=lora",
-                              "train.affinity_every=0", "train.features=crab_eval.model.testing:fake_features",
-                              "--no-progress"])
+    args = parser.parse_args(
+        [
+            "train",
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "train.steps=1",
+            "adapter.kind=lora",
+            "train.affinity_every=0",
+            "train.features=crab_eval.model.testing:fake_features",
+            "--no-progress",
+        ]
+    )
     assert args.run(args) == 0
     assert load_config(tmp_path / "cli_run" / "config.yaml").adapter.kind == "lora"
     out = tmp_path / "p.jsonl"
-    args = parser.parse_args(["predict", "--checkpoint", str(tmp_path / "cli_run"), "--task", "toy", "--data",
-                              str(root / "toy"), "--split", "test", "--out", str(out), "--max-new-tokens", "3",
-                              "--no-progress"])
+    args = parser.parse_args(
+        [
+            "predict",
+            "--checkpoint",
+            str(tmp_path / "cli_run"),
+            "--task",
+            "toy",
+            "--data",
+            str(root / "toy"),
+            "--split",
+            "test",
+            "--out",
+            str(out),
+            "--max-new-tokens",
+            "3",
+            "--no-progress",
+        ]
+    )
     assert args.run(args) == 0  # the run's features callable is used again
     assert len(read_jsonl(out)) == 5
 
@@ -253,16 +310,32 @@ def test_real_avsbench_adapter_trains_and_predicts_frame_by_frame(tmp_path: Path
     from crab_eval.model.train import resolve_task
 
     rng = np.random.default_rng(0)
-    videos = [layout.Video(f"{split}{i}", split, layout.random_blob_masks(rng, 5, size=(40, 48)))
-              for split, n in (("train", 3), ("test", 2)) for i in range(n)]
+    videos = [
+        layout.Video(f"{split}{i}", split, layout.random_blob_masks(rng, 5, size=(40, 48)))
+        for split, n in (("train", 3), ("test", 2))
+        for i in range(n)
+    ]
     layout.write_ms3(tmp_path / "ms3", videos)
     task = resolve_task("ms3")
-    cfg = {"run_dir": str(tmp_path / "run"), "tasks": [{"task": "ms3", "data": str(tmp_path / "ms3")}],
-           "adapter": {"kind": "moelora", "heads": 2}, "train": {"steps": 2, "batch_size": 2}}
+    cfg = {
+        "run_dir": str(tmp_path / "run"),
+        "tasks": [{"task": "ms3", "data": str(tmp_path / "ms3")}],
+        "adapter": {"kind": "moelora", "heads": 2},
+        "train": {"steps": 2, "batch_size": 2},
+    }
     train(config_from_dict(cfg), features=fake_features, progress=False)
     out = tmp_path / "p.jsonl"
-    predict(tmp_path / "run", "ms3", tmp_path / "ms3", "test", out, batch_size=4, max_new_tokens=4,
-            features=fake_features, progress=False)
+    predict(
+        tmp_path / "run",
+        "ms3",
+        tmp_path / "ms3",
+        "test",
+        out,
+        batch_size=4,
+        max_new_tokens=4,
+        features=fake_features,
+        progress=False,
+    )
     rows = read_jsonl(out)
     assert [r["id"] for r in rows] == ["test0", "test1"]
     pset = read_predictions(out, task, task.load(tmp_path / "ms3", "test"))

@@ -22,9 +22,16 @@ from crab_eval.results import read_result
 
 ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow")]
 META: dict[str, Any] = {
-    "schema_version": 1, "model": "Toy-LLM", "team": "Test team", "url": "https://example.org/toy",
-    "parameters": 7_000_000, "llm_backbone": "tiny", "encoders": {"audio": "mel-conv", "visual": "patch-conv"},
-    "training_data": ["toy val"], "variant": "unified", "date": "2025-06-01",
+    "schema_version": 1,
+    "model": "Toy-LLM",
+    "team": "Test team",
+    "url": "https://example.org/toy",
+    "parameters": 7_000_000,
+    "llm_backbone": "tiny",
+    "encoders": {"audio": "mel-conv", "visual": "patch-conv"},
+    "training_data": ["toy val"],
+    "variant": "unified",
+    "date": "2025-06-01",
 }
 GOOD = "".join(json.dumps({"id": i, "prediction": {"label": "dog"}}) + "\n" for i in "abcd")
 
@@ -46,8 +53,9 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def make_zip(path: Path, members: dict[str, str | bytes], meta: dict[str, Any] | None = META,
-             method: int = zipfile.ZIP_DEFLATED) -> Path:
+def make_zip(
+    path: Path, members: dict[str, str | bytes], meta: dict[str, Any] | None = META, method: int = zipfile.ZIP_DEFLATED
+) -> Path:
     with zipfile.ZipFile(path, "w", method) as archive:
         if meta is not None:
             archive.writestr("submission.json", json.dumps(meta))
@@ -90,8 +98,9 @@ def refused(submission: Path, pattern: str, limits: Limits | None = None) -> str
 # ---- the happy path ------------------------------------------------------------------------------------------------
 def test_zip_submission_validates_and_scores_into_an_entry(tmp_path: Path, data_root: Path, private_tmp: Path) -> None:
     preds_single = "".join(json.dumps({"id": i, "text": f"<answer> {y} </answer>"}) + "\n" for i, _, y in ROWS[:3])
-    sub = make_zip(tmp_path / "sub.zip", {"toy.jsonl": GOOD, "single_task/toy.test.jsonl": preds_single,
-                                          "README.md": "# notes"})
+    sub = make_zip(
+        tmp_path / "sub.zip", {"toy.jsonl": GOOD, "single_task/toy.test.jsonl": preds_single, "README.md": "# notes"}
+    )
     meta, reports = validate(sub, data_root)
     assert meta["model"] == "Toy-LLM"
     by_file = {r["file"]: r for r in reports}
@@ -263,8 +272,10 @@ def test_pickles_and_code_are_never_loaded(tmp_path: Path) -> None:
 
     payload = pickle.dumps({"id": "a"})
     refused(make_zip(tmp_path / "p.zip", {"toy.jsonl": GOOD, "model.pkl": payload}), "unexpected file 'model.pkl'")
-    refused(make_zip(tmp_path / "c.zip", {"toy.jsonl": GOOD, "conftest.py": "raise SystemExit"}),
-            "unexpected file 'conftest.py'")
+    refused(
+        make_zip(tmp_path / "c.zip", {"toy.jsonl": GOOD, "conftest.py": "raise SystemExit"}),
+        "unexpected file 'conftest.py'",
+    )
 
 
 # ---- names and metadata ----------------------------------------------------------------------------------------------
@@ -281,8 +292,7 @@ def test_pickles_and_code_are_never_loaded(tmp_path: Path) -> None:
         ({"single_task/toy.jsonl": GOOD}, {**META, "variant": "single-task"}, "belong to a unified submission"),
     ],
 )
-def test_file_naming_rules(tmp_path: Path, members: dict[str, str], meta: dict[str, Any] | None,
-                           pattern: str) -> None:
+def test_file_naming_rules(tmp_path: Path, members: dict[str, str], meta: dict[str, Any] | None, pattern: str) -> None:
     refused(make_zip(tmp_path / "s.zip", members, meta), pattern)
 
 

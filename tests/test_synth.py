@@ -21,7 +21,8 @@ from crab_eval.synth.suite import build, clip_name, clip_rng
 def _tree_hashes(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -37,8 +38,13 @@ def test_layout_files_exist(suite: Path) -> None:
         assert (suite / "AVE_Dataset" / name).is_file()
     lines = (suite / "AVE_Dataset" / "testSet.txt").read_text().splitlines()
     assert lines[0] == ave_layout.HEADER and len(lines) == 1 + SIZES["tiny"].test
-    for name in ("AVVP_test_pd.csv", "AVVP_val_pd.csv", "AVVP_train.csv", "AVVP_eval_audio.csv",
-                 "AVVP_eval_visual.csv"):
+    for name in (
+        "AVVP_test_pd.csv",
+        "AVVP_val_pd.csv",
+        "AVVP_train.csv",
+        "AVVP_eval_audio.csv",
+        "AVVP_eval_visual.csv",
+    ):
         assert (suite / "LLP" / name).is_file()
     assert (suite / "AVSBench/Single-source/s4_meta_data.csv").is_file()
     assert (suite / "AVSBench/Multi-sources/ms3_meta_data.csv").is_file()
@@ -63,11 +69,23 @@ def test_oracle_scores_perfectly_and_media_exist(suite: Path, task_id: str, tmp_
             existing = [p for p in paths if (data_dir / p).is_file()]
             assert existing, f"{task_id} {sample.id}: no media file of {paths}"
         preds = tmp_path / f"{split}.jsonl"
-        preds.write_text("".join(json.dumps({"id": s.id, "prediction": task.oracle_prediction(s)}) + "\n"
-                                 for s in samples))
+        preds.write_text(
+            "".join(json.dumps({"id": s.id, "prediction": task.oracle_prediction(s)}) + "\n" for s in samples)
+        )
         out = tmp_path / f"{split}.json"
-        argv = ["score", "--task", task_id, "--data", str(data_dir), "--split", split, "--predictions", str(preds),
-                "--output", str(out)]
+        argv = [
+            "score",
+            "--task",
+            task_id,
+            "--data",
+            str(data_dir),
+            "--split",
+            split,
+            "--predictions",
+            str(preds),
+            "--output",
+            str(out),
+        ]
         assert main(argv) == 0
         metrics = json.loads(out.read_text())["metrics"]
         assert metrics and all(v == pytest.approx(100.0) for v in metrics.values()), metrics

@@ -183,8 +183,10 @@ def test_target_text_round_trip_scores_100(task, small):
         ("<event> Bark </event> <range> 0.0,8.0 </range>", (CAT[2], 0, 8)),
         ("<event> Bark </event> <range> 3,3 </range>", (CAT[2], 3, 3)),
         # reasoning quotes a guess first: the last complete pair is the answer
-        ("maybe <event> Cat </event> <range> 0,1 </range>; no: <event> Goat </event> <range> 4,9 </range>",
-         (CAT[18], 4, 9)),
+        (
+            "maybe <event> Cat </event> <range> 0,1 </range>; no: <event> Goat </event> <range> 4,9 </range>",
+            (CAT[18], 4, 9),
+        ),
         ("<event> Bark </event> <range> 2,5 </range> <event> Cat", (CAT[2], 2, 5)),
     ],
 )
@@ -327,8 +329,10 @@ def test_bad_prediction_lines_name_the_line(small, tmp_path):
     data_dir, _ = small
     preds = _write_preds(
         tmp_path / "bad.jsonl",
-        [{"id": "vidA", "prediction": {"event": CAT[2], "start": 0, "end": 2}},
-         {"id": "vidB", "prediction": {"segments": [CAT[22]] * 9}}],
+        [
+            {"id": "vidA", "prediction": {"event": CAT[2], "start": 0, "end": 2}},
+            {"id": "vidB", "prediction": {"segments": [CAT[22]] * 9}},
+        ],
     )
     with pytest.raises(PredictionFileError, match="10 labels") as info:
         score("ave", data_dir, "test", preds)
@@ -346,15 +350,31 @@ def test_cli_score(small, tmp_path):
         tmp_path / "oracle.jsonl", [{"id": s.id, "text": get_task("ave").target_text(s)} for s in samples]
     )
     out = tmp_path / "result.json"
-    code = cli.main(["score", "--task", "ave", "--data", str(data_dir), "--predictions", str(preds),
-                     "--output", str(out)])
+    code = cli.main(
+        ["score", "--task", "ave", "--data", str(data_dir), "--predictions", str(preds), "--output", str(out)]
+    )
     assert code == 0
     result = json.loads(out.read_text())
     assert result["metrics"] == {"accuracy": 100.0} and result["n_samples"] == 6
-    bad = _write_preds(tmp_path / "bad.jsonl", [{"id": "vidA", "prediction": {"event": "Dragon", "start": 0,
-                                                                              "end": 1}}])
-    assert cli.main(["score", "--task", "ave", "--data", str(data_dir), "--predictions", str(bad),
-                     "--output", str(tmp_path / "bad.json")]) != 0
+    bad = _write_preds(
+        tmp_path / "bad.jsonl", [{"id": "vidA", "prediction": {"event": "Dragon", "start": 0, "end": 1}}]
+    )
+    assert (
+        cli.main(
+            [
+                "score",
+                "--task",
+                "ave",
+                "--data",
+                str(data_dir),
+                "--predictions",
+                str(bad),
+                "--output",
+                str(tmp_path / "bad.json"),
+            ]
+        )
+        != 0
+    )
     assert not (tmp_path / "bad.json").exists()
 
 

@@ -79,8 +79,8 @@ def ref_test_loop(preds: list[np.ndarray], gts: list[np.ndarray], batch: int, dt
     """test.py: videos in order, ``batch`` per batch (frames concatenated), AverageMeter mean over batches."""
     j_sum, f_sum, count = 0.0, 0.0, 0
     for start in range(0, len(gts), batch):
-        p = np.concatenate(preds[start:start + batch]).astype(float)
-        g = np.concatenate(gts[start:start + batch]).astype(float)
+        p = np.concatenate(preds[start : start + batch]).astype(float)
+        g = np.concatenate(gts[start : start + batch]).astype(float)
         j_sum = j_sum + ref_mask_iou(p, g, dtype)  # a float32 tensor in the official AverageMeter
         f_sum = f_sum + ref_fmeasure(p, g, dtype)  # a Python float (.item())
         count += 1
@@ -178,8 +178,11 @@ def test_overlap_counts_against_pycocotools_and_dense():
         assert pred_area[i] == p.sum() and gt_area[i] == g.sum()
         union = np.count_nonzero(p | g)
         if union:
-            iou = coco_mask.iou([coco_mask.encode(np.asfortranarray(p.astype(np.uint8)))],
-                                [coco_mask.encode(np.asfortranarray(g.astype(np.uint8)))], [0])[0][0]
+            iou = coco_mask.iou(
+                [coco_mask.encode(np.asfortranarray(p.astype(np.uint8)))],
+                [coco_mask.encode(np.asfortranarray(g.astype(np.uint8)))],
+                [0],
+            )[0][0]
             assert tp[i] / union == pytest.approx(iou, abs=1e-12)
 
 
@@ -240,8 +243,9 @@ def test_task_scoring_matches_plain_loop_reference(batch):
     gts, preds = _random_videos(rng, 11)  # 11 videos: the last batch is partial
     task = MS3Task()
     samples = [_sample_from_masks(task, f"v{i}", g) for i, g in enumerate(gts)]
-    internal = [task.check_prediction({"masks": [rle(m) for m in p]}, s, Path("."))
-                for s, p in zip(samples, preds, strict=True)]
+    internal = [
+        task.check_prediction({"masks": [rle(m) for m in p]}, s, Path(".")) for s, p in zip(samples, preds, strict=True)
+    ]
     stats = task.score_samples(samples, internal)
     json.dumps(stats)  # per-sample stats are JSON
     got = aggregate_batches(stats, batch)
@@ -261,16 +265,26 @@ def _sample_from_masks(task, name, frames):
     from crab_eval.tasks.avsbench import VideoTruth
     from crab_eval.tasks.base import Sample
 
-    truth = VideoTruth(frames=tuple(range(1, len(frames) + 1)), sizes=tuple(f.shape for f in frames),
-                       counts=tuple(mm.masks_to_counts(list(frames))))
+    truth = VideoTruth(
+        frames=tuple(range(1, len(frames) + 1)),
+        sizes=tuple(f.shape for f in frames),
+        counts=tuple(mm.masks_to_counts(list(frames))),
+    )
     return Sample(id=name, instruction="", target=truth, group=name)
 
 
 # ---- loaders ------------------------------------------------------------------------------------------------
 def _s4_videos(rng, split="test", n=3, shape=(16, 12)):
     k = 1 if split == "train" else 5
-    return [Video(name=f"{split}_vid{i}", split=split, category=("dog_barking", "male_speech")[i % 2],
-                  masks=random_blob_masks(rng, k, shape)) for i in range(n)]
+    return [
+        Video(
+            name=f"{split}_vid{i}",
+            split=split,
+            category=("dog_barking", "male_speech")[i % 2],
+            masks=random_blob_masks(rng, k, shape),
+        )
+        for i in range(n)
+    ]
 
 
 def test_s4_load_layout_and_frames(tmp_path):
@@ -286,15 +300,17 @@ def test_s4_load_layout_and_frames(tmp_path):
     for sample, video in zip(test, videos[2:5], strict=True):
         assert sample.target.frames == (1, 2, 3, 4, 5)
         assert np.array_equal(frames_of(task, sample), np.stack(video.masks))
-        assert sample.media["frames"][0] == f"s4_data/visual_frames/test/{video.category}/{video.name}/" \
-                                            f"{video.name}_1.png"
+        assert (
+            sample.media["frames"][0] == f"s4_data/visual_frames/test/{video.category}/{video.name}/{video.name}_1.png"
+        )
     files = task.annotation_files(tmp_path, "test")
     assert len(files) == 1 + 15 and all(f.is_file() for f in files)
     # text: Crab's per-frame instruction, answer with the category and the six mask tokens; parse gives None
     assert test[0].meta["frame_instructions"][2].endswith("at the third second of the video.")
     assert task.target_text(test[0]) == (
         "The object making the sound in the video is dog barking. The mask of the object that makes the sound "
-        "at the first second is <mask_start><mask_0><mask_1><mask_2><mask_3><mask_4><mask_5><mask_end>")
+        "at the first second is <mask_start><mask_0><mask_1><mask_2><mask_3><mask_4><mask_5><mask_end>"
+    )
     assert task.parse(task.target_text(test[0])) is None and not task.text_predictions
 
 
@@ -303,8 +319,11 @@ def test_csv_read_by_position_and_split_column(tmp_path):
     videos = _s4_videos(rng, "test", 2)
     write_s4(tmp_path, videos, flat=True)
     # headers named anything: name from column 0, category from column 2, split by name (4th here, 1st below)
-    write_meta_csv(tmp_path / "s4_meta_data.csv", ("vid", "t0", "cls", "split"),
-                   [(v.name, 0, v.category, v.split) for v in videos] + [("other", 0, "x", "train")])
+    write_meta_csv(
+        tmp_path / "s4_meta_data.csv",
+        ("vid", "t0", "cls", "split"),
+        [(v.name, 0, v.category, v.split) for v in videos] + [("other", 0, "x", "train")],
+    )
     assert [s.id for s in S4Task().load(tmp_path, "test")] == [v.name for v in videos]
     ms3 = [Video(name=f"m{i}", split="val", masks=random_blob_masks(rng, 5, (8, 8))) for i in range(2)]
     write_ms3(tmp_path / "ms3", ms3)
@@ -350,8 +369,10 @@ def test_missing_files(tmp_path):
     assert info.value.path.endswith("test_vid0_4.png")
 
 
-@pytest.mark.parametrize(("task_cls", "mode"), [(S4Task, "L"), (S4Task, "1"), (S4Task, "P"), (S4Task, "RGB"),
-                                                (MS3Task, "L"), (MS3Task, "1"), (MS3Task, "P")])
+@pytest.mark.parametrize(
+    ("task_cls", "mode"),
+    [(S4Task, "L"), (S4Task, "1"), (S4Task, "P"), (S4Task, "RGB"), (MS3Task, "L"), (MS3Task, "1"), (MS3Task, "P")],
+)
 def test_gt_png_modes_read_as_the_official_loader(tmp_path, task_cls, mode):
     rng = np.random.default_rng(8)
     masks = random_blob_masks(rng, 5, (20, 16))
@@ -368,8 +389,9 @@ def test_gt_png_modes_read_as_the_official_loader(tmp_path, task_cls, mode):
         assert np.array_equal(mask.astype(float), official)
 
 
-@pytest.mark.parametrize(("task_cls", "mode", "fg"), [(S4Task, "L", 1), (S4Task, "L", 128), (MS3Task, "L", 1),
-                                                       (MS3Task, "RGB", 255)])
+@pytest.mark.parametrize(
+    ("task_cls", "mode", "fg"), [(S4Task, "L", 1), (S4Task, "L", 128), (MS3Task, "L", 1), (MS3Task, "RGB", 255)]
+)
 def test_gt_png_not_0_255_is_refused(tmp_path, task_cls, mode, fg):
     rng = np.random.default_rng(9)
     video = Video(name="v", split="test", category="cat_meowing", masks=random_blob_masks(rng, 5, (10, 10)))
@@ -397,8 +419,10 @@ def test_unreadable_png(tmp_path):
         ({"masks": [], "x": 1}, "exactly one key"),
         ({"masks": "abc"}, "must be a list"),
         ({"masks": [None] * 4}, "must hold 5 RLE"),
-        ({"masks": [{"size": [10, 10], "counts": ";4"}] * 4 + [{"size": [10, 9], "counts": ";4"}]},
-         r"mask 5 \(frame 5\) is 10x9 but its ground truth is 10x10"),
+        (
+            {"masks": [{"size": [10, 10], "counts": ";4"}] * 4 + [{"size": [10, 9], "counts": ";4"}]},
+            r"mask 5 \(frame 5\) is 10x9 but its ground truth is 10x10",
+        ),
     ],
 )
 def test_bad_predictions(prediction, message):
@@ -416,22 +440,26 @@ def _write_predictions(path: Path, lines: list[dict]) -> Path:
 
 def test_end_to_end_oracle_missing_text_and_reference(tmp_path):
     rng = np.random.default_rng(11)
-    videos = [Video(name=f"ms3_{i}", split="test", masks=random_blob_masks(rng, 5, (18, 14), p_empty=0.2))
-              for i in range(6)]
+    videos = [
+        Video(name=f"ms3_{i}", split="test", masks=random_blob_masks(rng, 5, (18, 14), p_empty=0.2)) for i in range(6)
+    ]
     write_ms3(tmp_path / "data", videos)
     task = MS3Task()
     samples = task.load(tmp_path / "data", "test")
 
-    oracle = _write_predictions(tmp_path / "oracle.jsonl",
-                                [{"id": s.id, "prediction": task.oracle_prediction(s)} for s in samples])
+    oracle = _write_predictions(
+        tmp_path / "oracle.jsonl", [{"id": s.id, "prediction": task.oracle_prediction(s)} for s in samples]
+    )
     result = score("ms3", tmp_path / "data", "test", oracle)
     assert result.metrics == pytest.approx({"J": 100.0, "F": 100.0})
     assert result.n_samples == 6 and result.n_missing == 0
 
     # video 0 predicted shifted, video 1 missing, video 2 a text line (unparsed), others oracle
     shifted = [np.roll(m, 3, axis=1) for m in videos[0].masks]
-    lines = [{"id": "ms3_0", "prediction": {"masks": [rle(m) for m in shifted]}},
-             {"id": "ms3_2", "text": "<mask_start><mask_0><mask_end>"}]
+    lines = [
+        {"id": "ms3_0", "prediction": {"masks": [rle(m) for m in shifted]}},
+        {"id": "ms3_2", "text": "<mask_start><mask_0><mask_end>"},
+    ]
     lines += [{"id": s.id, "prediction": task.oracle_prediction(s)} for s in samples[3:]]
     result = score("ms3", tmp_path / "data", "test", _write_predictions(tmp_path / "p.jsonl", lines))
     assert (result.n_missing, result.n_unparsed) == (1, 1)
@@ -471,14 +499,42 @@ def test_cli_score(tmp_path):
     write_s4(tmp_path / "d", _s4_videos(rng, "test", 2))
     task = S4Task()
     samples = task.load(tmp_path / "d", "test")
-    preds = _write_predictions(tmp_path / "p.jsonl",
-                               [{"id": s.id, "prediction": task.oracle_prediction(s)} for s in samples])
+    preds = _write_predictions(
+        tmp_path / "p.jsonl", [{"id": s.id, "prediction": task.oracle_prediction(s)} for s in samples]
+    )
     out = tmp_path / "result.json"
-    code = cli.main(["score", "--task", "s4", "--data", str(tmp_path / "d"), "--split", "test",
-                     "--predictions", str(preds), "--output", str(out)])
+    code = cli.main(
+        [
+            "score",
+            "--task",
+            "s4",
+            "--data",
+            str(tmp_path / "d"),
+            "--split",
+            "test",
+            "--predictions",
+            str(preds),
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     assert json.loads(out.read_text())["metrics"] == {"J": 100.0, "F": 100.0}
     bad = _write_predictions(tmp_path / "bad.jsonl", [{"id": samples[0].id, "prediction": {"masks": [1]}}])
-    assert cli.main(["score", "--task", "s4", "--data", str(tmp_path / "d"), "--predictions", str(bad),
-                     "--output", str(tmp_path / "r2.json")]) != 0
+    assert (
+        cli.main(
+            [
+                "score",
+                "--task",
+                "s4",
+                "--data",
+                str(tmp_path / "d"),
+                "--predictions",
+                str(bad),
+                "--output",
+                str(tmp_path / "r2.json"),
+            ]
+        )
+        != 0
+    )
     assert not (tmp_path / "r2.json").exists()

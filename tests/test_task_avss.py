@@ -42,7 +42,7 @@ def official_reference(label_maps: list[list[np.ndarray]], truths: list[list[np.
     cls_pc = torch.zeros(nclass)
     for start in range(0, len(truths), batch):
         preds, gts = [], []
-        for p_video, g_video in zip(label_maps[start:start + batch], truths[start:start + batch], strict=True):
+        for p_video, g_video in zip(label_maps[start : start + batch], truths[start : start + batch], strict=True):
             pad = [np.zeros((224, 224), np.int64)] * (10 - len(g_video))
             preds += [m.astype(np.int64) for m in p_video] + pad
             gts += [m.astype(np.int64) for m in g_video] + pad
@@ -77,8 +77,7 @@ def official_reference(label_maps: list[list[np.ndarray]], truths: list[list[np.
 
 
 def frames_prediction(maps: list[np.ndarray], with_background: bool = False) -> dict:
-    return {"frames": [{str(c): encode_mask(m == c) for c in np.unique(m) if c != 0 or with_background}
-                       for m in maps]}
+    return {"frames": [{str(c): encode_mask(m == c) for c in np.unique(m) if c != 0 or with_background} for m in maps]}
 
 
 def _write_preds(path: Path, lines: list[dict]) -> Path:
@@ -151,8 +150,10 @@ def test_hand_worked_frame_and_padding(tmp_path):
 
 
 def test_aggregate_hand_worked():
-    stats = [{"cls": [0, 5], "pos": [0, 0], "iou": [0.5, 0.25], "f": [0.5, 0.2]},
-             {"cls": [0], "pos": [0], "iou": [1.0], "f": [1.0]}]
+    stats = [
+        {"cls": [0, 5], "pos": [0, 0], "iou": [0.5, 0.25], "f": [0.5, 0.2]},
+        {"cls": [0], "pos": [0], "iou": [1.0], "f": [1.0]},
+    ]
     # class 0: (0.5 + 1) / 2 = 0.75; class 5: 0.25 / 1; F: 0.75 and 0.2; 69 classes never seen count 0
     got = aggregate_classes(stats, 4)
     assert got["mIoU"] == pytest.approx(100 * 1.0 / 71, abs=1e-6)
@@ -164,16 +165,24 @@ def test_aggregate_hand_worked():
 def test_matches_official_reference(tmp_path):
     rng = np.random.default_rng(7)
     labels = ["v1s", "v2", "v1m", "v1s", "v1m"]  # two batches, the second of one video
-    videos = [Video(f"vid_{i}", "test", lab, random_label_maps(rng, 10 if lab == "v2" else 5))
-              for i, lab in enumerate(labels)]
+    videos = [
+        Video(f"vid_{i}", "test", lab, random_label_maps(rng, 10 if lab == "v2" else 5)) for i, lab in enumerate(labels)
+    ]
     write_avss(tmp_path, videos, size=(320, 180))
     task = AVSSTask()
     samples = task.load(tmp_path, "test")
-    truths = [[read_label_png(str(tmp_path / v.label / v.uid / "labels_rgb" / f"{k}.png"), "test")
-               for k in range(len(v.labels))] for v in videos]
+    truths = [
+        [
+            read_label_png(str(tmp_path / v.label / v.uid / "labels_rgb" / f"{k}.png"), "test")
+            for k in range(len(v.labels))
+        ]
+        for v in videos
+    ]
     preds = [[_perturb(rng, t) for t in video] for video in truths]
-    checked = [task.check_prediction(frames_prediction(p, with_background=i % 2 == 0), s, tmp_path)
-               for i, (p, s) in enumerate(zip(preds, samples, strict=True))]
+    checked = [
+        task.check_prediction(frames_prediction(p, with_background=i % 2 == 0), s, tmp_path)
+        for i, (p, s) in enumerate(zip(preds, samples, strict=True))
+    ]
     got = task.aggregate(task.score_samples(samples, checked))
     miou, fscore, _ = official_reference(preds, truths)
     assert got["mIoU"] == pytest.approx(miou, abs=2e-5)
@@ -203,17 +212,20 @@ def _rle(mask=None, size=(224, 224)):
     return encode_mask(np.zeros(size, bool) if mask is None else mask)
 
 
-@pytest.mark.parametrize("prediction, message", [
-    ({"masks": []}, "exactly one key, 'frames'"),
-    ({"frames": {}}, "must be a list"),
-    ({"frames": [{}] * 10}, "5 objects"),
-    ({"frames": [[]] * 5}, "frame 0 must be an object"),
-    ({"frames": [{"71": _rle()}] + [{}] * 4}, "class key"),
-    ({"frames": [{"03": _rle()}] + [{}] * 4}, "class key"),
-    ({"frames": [{"-1": _rle()}] + [{}] * 4}, "class key"),
-    ({"frames": [{"3": _rle(size=(256, 256))}] + [{}] * 4}, "256x256 but its ground truth is 224x224"),
-    ({"frames": [{"3": {"size": [224, 224], "counts": "0"}}] + [{}] * 4}, "frame 0 class 3: invalid RLE"),
-])
+@pytest.mark.parametrize(
+    "prediction, message",
+    [
+        ({"masks": []}, "exactly one key, 'frames'"),
+        ({"frames": {}}, "must be a list"),
+        ({"frames": [{}] * 10}, "5 objects"),
+        ({"frames": [[]] * 5}, "frame 0 must be an object"),
+        ({"frames": [{"71": _rle()}] + [{}] * 4}, "class key"),
+        ({"frames": [{"03": _rle()}] + [{}] * 4}, "class key"),
+        ({"frames": [{"-1": _rle()}] + [{}] * 4}, "class key"),
+        ({"frames": [{"3": _rle(size=(256, 256))}] + [{}] * 4}, "256x256 but its ground truth is 224x224"),
+        ({"frames": [{"3": {"size": [224, 224], "counts": "0"}}] + [{}] * 4}, "frame 0 class 3: invalid RLE"),
+    ],
+)
 def test_bad_predictions(v1_sample, prediction, message):
     with pytest.raises(PredictionError, match=message):
         AVSSTask().check_prediction(prediction, v1_sample, Path("."))
@@ -229,17 +241,23 @@ def test_overlapping_class_masks_are_an_error(v1_sample):
     b[19, 19] = False
     b[19:20, :20] = False
     b[:20, 19:20] = False
-    ok = AVSSTask().check_prediction({"frames": [{}, {}, {"4": _rle(a), "9": _rle(b), "0": _rle(~(a | b))}, {}, {}]},
-                                     v1_sample, Path("."))
+    ok = AVSSTask().check_prediction(
+        {"frames": [{}, {}, {"4": _rle(a), "9": _rle(b), "0": _rle(~(a | b))}, {}, {}]}, v1_sample, Path(".")
+    )
     assert sorted(ok[2]) == [4, 9]  # the explicit background mask is redundant and dropped
 
 
 # ---- loader ----------------------------------------------------------------------------------------------------
 def test_loader_frames_ids_and_media(tmp_path):
     rng = np.random.default_rng(3)
-    write_avss(tmp_path, [Video("a_1", "test", "v2", random_label_maps(rng, 10)),
-                          Video("b_1", "val", "v1m", random_label_maps(rng, 5)),
-                          Video("c_1", "train", "v1s", random_label_maps(rng, 1))])
+    write_avss(
+        tmp_path,
+        [
+            Video("a_1", "test", "v2", random_label_maps(rng, 10)),
+            Video("b_1", "val", "v1m", random_label_maps(rng, 5)),
+            Video("c_1", "train", "v1s", random_label_maps(rng, 1)),
+        ],
+    )
     task = AVSSTask()
     (a,) = task.load(tmp_path, "test")
     assert a.id == "a_1" and len(a.target) == 10 and a.media["audio"] == "v2/a_1/audio.wav"
@@ -260,16 +278,23 @@ def test_official_listing_quirk(tmp_path):
         AVSSTask().load(tmp_path, "test")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: (d / "label2idx.json").unlink(), "not found"),
-    (lambda d: write_label2idx(d, ["a", "b"]), "71 class names"),
-    (lambda d: (d / "metadata.csv").write_text("uid,split\nx,test\n"), "no column"),
-    (lambda d: (d / "metadata.csv").write_text(",".join(HEADER) + "\nv,a_1,0,0,o,test,v3\n"), "label must be"),
-    (lambda d: (d / "metadata.csv").write_text(",".join(HEADER) + "\nv,a_1,0,0,o,test,v2\nv,a_1,0,0,o,test,v2\n"),
-     "listed twice"),
-    (lambda d: (d / "v2" / "a_1" / "labels_rgb" / "3.png").unlink(), "needs 10 label PNGs"),
-    (lambda d: (d / "v2" / "a_1" / "labels_rgb" / "3.png").write_bytes(b"junk"), "not a readable image"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: (d / "label2idx.json").unlink(), "not found"),
+        (lambda d: write_label2idx(d, ["a", "b"]), "71 class names"),
+        (lambda d: (d / "metadata.csv").write_text("uid,split\nx,test\n"), "no column"),
+        (lambda d: (d / "metadata.csv").write_text(",".join(HEADER) + "\nv,a_1,0,0,o,test,v3\n"), "label must be"),
+        (
+            lambda d: (d / "metadata.csv").write_text(
+                ",".join(HEADER) + "\nv,a_1,0,0,o,test,v2\nv,a_1,0,0,o,test,v2\n"
+            ),
+            "listed twice",
+        ),
+        (lambda d: (d / "v2" / "a_1" / "labels_rgb" / "3.png").unlink(), "needs 10 label PNGs"),
+        (lambda d: (d / "v2" / "a_1" / "labels_rgb" / "3.png").write_bytes(b"junk"), "not a readable image"),
+    ],
+)
 def test_bad_annotations(tmp_path, change, message):
     write_avss(tmp_path, [Video("a_1", "test", "v2", random_label_maps(np.random.default_rng(0), 10))])
     change(tmp_path)
@@ -280,24 +305,31 @@ def test_bad_annotations(tmp_path, change, message):
 # ---- end to end ------------------------------------------------------------------------------------------------
 def test_end_to_end_oracle_missing_and_cli(tmp_path):
     rng = np.random.default_rng(5)
-    videos = [Video(f"v_{i}", "test", ["v1s", "v2", "v1m"][i % 3],
-                    random_label_maps(rng, [5, 10, 5][i % 3])) for i in range(5)]
+    videos = [
+        Video(f"v_{i}", "test", ["v1s", "v2", "v1m"][i % 3], random_label_maps(rng, [5, 10, 5][i % 3]))
+        for i in range(5)
+    ]
     data = tmp_path / "data"
     write_avss(data, videos)
     task = AVSSTask()
     samples = task.load(data, "test")
-    oracle = _write_preds(tmp_path / "o.jsonl", [{"id": s.id, "prediction": task.oracle_prediction(s)}
-                                                 for s in samples])
+    oracle = _write_preds(
+        tmp_path / "o.jsonl", [{"id": s.id, "prediction": task.oracle_prediction(s)} for s in samples]
+    )
     result = score("avss", data, "test", oracle)
     seen = {c for v in videos for m in v.labels for c in np.unique(m)}
     # a perfect prediction scores 1 on the classes ever seen and 0 on the others: mean over all 71
     assert result.metrics["mIoU"] == pytest.approx(100 * len(seen) / 71, abs=1e-5)
-    lines = [{"id": samples[0].id, "text": "<mask_start><mask_0><mask_end>"},
-             {"id": samples[1].id, "prediction": task.oracle_prediction(samples[1])}]
+    lines = [
+        {"id": samples[0].id, "text": "<mask_start><mask_0><mask_end>"},
+        {"id": samples[1].id, "prediction": task.oracle_prediction(samples[1])},
+    ]
     partial = score("avss", data, "test", _write_preds(tmp_path / "p.jsonl", lines))
     assert partial.n_missing == 3 and partial.n_unparsed == 1
-    truths = [[read_label_png(str(data / v.label / v.uid / "labels_rgb" / f"{k}.png"), "test")
-               for k in range(len(v.labels))] for v in videos]
+    truths = [
+        [read_label_png(str(data / v.label / v.uid / "labels_rgb" / f"{k}.png"), "test") for k in range(len(v.labels))]
+        for v in videos
+    ]
     preds = [[np.zeros((224, 224), np.uint8)] * len(t) for t in truths]
     preds[1] = truths[1]
     miou, fscore, _ = official_reference(preds, truths)
@@ -305,8 +337,24 @@ def test_end_to_end_oracle_missing_and_cli(tmp_path):
     assert partial.metrics["F"] == pytest.approx(fscore, abs=2e-5)
     cli = pytest.importorskip("crab_eval.cli")
     out = tmp_path / "r.json"
-    assert cli.main(["score", "--task", "avss", "--data", str(data), "--split", "test", "--predictions",
-                     str(oracle), "--output", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "score",
+                "--task",
+                "avss",
+                "--data",
+                str(data),
+                "--split",
+                "test",
+                "--predictions",
+                str(oracle),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["metrics"]["mIoU"] == pytest.approx(result.metrics["mIoU"])
     bad = _write_preds(tmp_path / "b.jsonl", [{"id": "nope", "prediction": {"frames": []}}])
     with pytest.raises(CrabEvalError):

@@ -65,7 +65,7 @@ def ref_vggss_gt(boxes):
     for item in boxes:
         item = [int(224 * max(x, 0)) for x in item]
         temp = np.zeros([224, 224])
-        temp[item[1]:item[3], item[0]:item[2]] = 1
+        temp[item[1] : item[3], item[0] : item[2]] = 1
         gt_map += temp
     gt_map[gt_map > 0] = 1
     return gt_map
@@ -76,7 +76,7 @@ def ref_flickr_gt(boxes_256):
     for box in boxes_256:
         item = [int(224 * int(v) / 256) for v in box]
         temp = np.zeros([224, 224])
-        temp[item[1]:item[3], item[0]:item[2]] = 1
+        temp[item[1] : item[3], item[0] : item[2]] = 1
         gt_map += temp
     gt_map /= 2
     gt_map[gt_map > 1] = 1
@@ -114,8 +114,10 @@ def _check(task, obj, sample=None, base_dir=Path(".")):
 
 
 def _score(task, samples, objs, base_dir=Path(".")):
-    preds = [task.empty_prediction(s) if o is None else _check(task, o, s, base_dir)
-             for s, o in zip(samples, objs, strict=True)]
+    preds = [
+        task.empty_prediction(s) if o is None else _check(task, o, s, base_dir)
+        for s, o in zip(samples, objs, strict=True)
+    ]
     return [row["ciou"] for row in task.score_samples(samples, preds)]
 
 
@@ -198,8 +200,9 @@ def test_ties_at_the_top_keep_the_maximum(tmp_path, vggss):
     np.save(tmp_path / "top.npy", h)
     data = _vggss_dir(tmp_path, [("a", "x", [[0, 0, 1, 135 / 224]])])
     samples = vggss.load(data, "test")
-    assert _score(vggss, samples, [{"heatmap": "top.npy"}], tmp_path) == [ref_ciou_of(h, ref_vggss_gt([[0, 0, 1,
-                                                                                                        135 / 224]]))]
+    assert _score(vggss, samples, [{"heatmap": "top.npy"}], tmp_path) == [
+        ref_ciou_of(h, ref_vggss_gt([[0, 0, 1, 135 / 224]]))
+    ]
 
 
 def test_constant_heatmaps(tmp_path, vggss):
@@ -219,8 +222,11 @@ def test_full_box_and_degenerate_box(tmp_path, vggss):
     data = _vggss_dir(tmp_path, [("a", "x", [[0, 0, 0.5, 0.5]])])
     samples = vggss.load(data, "test")
     # [0, 0, 1, 1] is an all-ones map: constant, pred = 2, all on -> 0.25 (the official result of that map).
-    assert _score(vggss, samples, [{"bbox": [0, 0, 1, 1]}]) == [0.25] == [ref_ciou_of(ref_box_map([[0, 0, 1, 1]]),
-                                                                                      ref_vggss_gt([[0, 0, .5, .5]]))]
+    assert (
+        _score(vggss, samples, [{"bbox": [0, 0, 1, 1]}])
+        == [0.25]
+        == [ref_ciou_of(ref_box_map([[0, 0, 1, 1]]), ref_vggss_gt([[0, 0, 0.5, 0.5]]))]
+    )
     # A box with an empty raster predicts nothing: 0 -- deliberately NOT the official whole-image result (0.25) of
     # an all-zero map, and the same as a missing prediction.
     assert ref_ciou_of(ref_box_map([[0.3, 0.3, 0.3, 0.6]]), ref_vggss_gt([[0, 0, 0.5, 0.5]])) == 0.25
@@ -300,8 +306,10 @@ def test_flickr_matches_official_loop(tmp_path):
     task = get_task("flickr")
     samples = task.load(write_flickr(tmp_path / "f", annotations), "test")
     preds = [{"bbox": _random_unit_box(rng)} for _ in samples]
-    expected = [ref_ciou_of(ref_box_map([p["bbox"]]), gt) if ref_box_map([p["bbox"]]).any() else None
-                for p, gt in zip(preds, refs_gt, strict=True)]
+    expected = [
+        ref_ciou_of(ref_box_map([p["bbox"]]), gt) if ref_box_map([p["bbox"]]).any() else None
+        for p, gt in zip(preds, refs_gt, strict=True)
+    ]
     got = _score(task, samples, preds)
     for g, e, gt in zip(got, expected, refs_gt, strict=True):
         assert g == (e if e is not None else (0.0 if gt.sum() else None))
@@ -369,8 +377,9 @@ def test_arig_layouts(tmp_path):
     samples = task.load(tmp_path / "plus", "test")
     assert [s.id for s in samples] == ["AVS/v1s/clipA/frames/0.jpg", "AVS/v1s/clipB/frames/3.jpg"]
     assert samples[0].group == "AVS/v1s/clipA" and samples[0].target == ((20, 120, 10, 110),)
-    assert task.target_text(samples[0]) == ("The sounding object is dog. Its coordinates are "
-                                            "<obj>(10,20)(110,120)</obj>.")
+    assert task.target_text(samples[0]) == (
+        "The sounding object is dog. Its coordinates are <obj>(10,20)(110,120)</obj>."
+    )
     assert task.prompt(samples[0]).startswith("This is an image:\n<image_start><image><image_end>\n")
     # Crab's file: rows of other splits are skipped.
     rows = [dict(r, split="test") for r in recs] + [dict(recs[0], split="train", visual_path="AVS/x/y/frames/9.jpg")]
@@ -391,13 +400,20 @@ def test_arig_layouts(tmp_path):
 # ---- parsing ------------------------------------------------------------------------------------------------------
 def test_parse():
     assert parse_obj_boxes("The sounding object is dog. Its coordinates are <obj>(0,0)(112,224)</obj>.") == {
-        "bbox": [0.0, 0.0, 0.5, 1.0]}
-    assert parse_obj_boxes("<OBJ> ( 0 , 0 ),( 112.5 , 224 ) </ obj>") == {"bbox": [0.0, 0.0, pixel_to_unit(112.5),
-                                                                                  1.0]}
+        "bbox": [0.0, 0.0, 0.5, 1.0]
+    }
+    assert parse_obj_boxes("<OBJ> ( 0 , 0 ),( 112.5 , 224 ) </ obj>") == {"bbox": [0.0, 0.0, pixel_to_unit(112.5), 1.0]}
     two = parse_obj_boxes("<obj>(0,0)(10,10)</obj><obj>(20,20)(30,30)</obj>")
     assert set(two) == {"bboxes"} and len(two["bboxes"]) == 2
-    for bad in ("no tags", "<obj>(0,0)</obj>", "<obj>(0,0)(225,10)</obj>", "<obj>(50,0)(10,10)</obj>",
-                "<obj>(0,0)(10,10)</obj><obj>oops</obj>", "<obj>(-1,0)(10,10)</obj>", "<obj>(0,0)(10,10)"):
+    for bad in (
+        "no tags",
+        "<obj>(0,0)</obj>",
+        "<obj>(0,0)(225,10)</obj>",
+        "<obj>(50,0)(10,10)</obj>",
+        "<obj>(0,0)(10,10)</obj><obj>oops</obj>",
+        "<obj>(-1,0)(10,10)</obj>",
+        "<obj>(0,0)(10,10)",
+    ):
         assert parse_obj_boxes(bad) is None, bad
     assert pixel_to_unit(61) != 61 / 224  # the round-trip guard at work
 
@@ -406,14 +422,20 @@ def test_parse():
 def test_parse_target_text_scores_perfectly(tmp_path, task_id):
     task = get_task(task_id)
     if task_id == "vggss":
-        data = _vggss_dir(tmp_path, [("a", "dog", [[0.1, 0.2, 0.61, 0.7]]),
-                                     ("b", "cat", [[0, 0, 0.3, 0.3], [0.5, 0.5, 0.9, 1.2]])])
+        data = _vggss_dir(
+            tmp_path, [("a", "dog", [[0.1, 0.2, 0.61, 0.7]]), ("b", "cat", [[0, 0, 0.3, 0.3], [0.5, 0.5, 0.9, 1.2]])]
+        )
     elif task_id == "flickr":
         data = write_flickr(tmp_path / "f", {"1": [[0, 0, 128, 128], [30, 40, 200, 250], [5, 5, 100, 255]]})
     else:
         data = tmp_path / "a"
-        write_arig(data, [arig_record("c/frames/0.jpg", "dog", [61, 115], [122, 223]),
-                          arig_record("c/frames/1.jpg", "cat", [0.5, 3.25], [100.75, 224])])
+        write_arig(
+            data,
+            [
+                arig_record("c/frames/0.jpg", "dog", [61, 115], [122, 223]),
+                arig_record("c/frames/1.jpg", "cat", [0.5, 3.25], [100.75, 224]),
+            ],
+        )
     samples = task.load(data, "test")
     for s in samples:
         parsed = task.parse(task.target_text(s))
@@ -426,11 +448,23 @@ def test_parse_target_text_scores_perfectly(tmp_path, task_id):
 def test_bad_predictions(tmp_path, vggss):
     sample = vggss.load(_vggss_dir(tmp_path, [("a", "dog", [[0, 0, 1, 1]])]), "test")[0]
     bad = [
-        [0, 0, 1, 1], {"bbox": [0, 0, 1]}, {"bbox": "0 0 1 1"}, {"bbox": [0, 0, 1, True]}, {"bbox": [0, 0, 1, 1.5]},
-        {"bbox": [0, 0, float("nan"), 1]}, {"bbox": [0.6, 0, 0.5, 1]}, {"bbox": [0, 0.6, 1, 0.5]},
-        {"bbox": [-0.1, 0, 1, 1]}, {"box": [0, 0, 1, 1]}, {"bbox": [0, 0, 1, 1], "heatmap": "x.npy"},
-        {"bboxes": []}, {"bboxes": [[0, 0, 1, 1], [2, 0, 1, 1]]}, {"bboxes": [[0, 0, 1, 1]] * 101},
-        {"heatmap": 3}, {"heatmap": "missing.npy"}, {"heatmap": "h.txt"},
+        [0, 0, 1, 1],
+        {"bbox": [0, 0, 1]},
+        {"bbox": "0 0 1 1"},
+        {"bbox": [0, 0, 1, True]},
+        {"bbox": [0, 0, 1, 1.5]},
+        {"bbox": [0, 0, float("nan"), 1]},
+        {"bbox": [0.6, 0, 0.5, 1]},
+        {"bbox": [0, 0.6, 1, 0.5]},
+        {"bbox": [-0.1, 0, 1, 1]},
+        {"box": [0, 0, 1, 1]},
+        {"bbox": [0, 0, 1, 1], "heatmap": "x.npy"},
+        {"bboxes": []},
+        {"bboxes": [[0, 0, 1, 1], [2, 0, 1, 1]]},
+        {"bboxes": [[0, 0, 1, 1]] * 101},
+        {"heatmap": 3},
+        {"heatmap": "missing.npy"},
+        {"heatmap": "h.txt"},
     ]
     (tmp_path / "h.txt").write_text("1 2 3")
     for obj in bad:
@@ -505,13 +539,29 @@ def test_cli_score(scored_dir, tmp_path):
     cli = pytest.importorskip("crab_eval.cli")
     data, preds, refs = scored_dir
     out = tmp_path / "result.json"
-    assert cli.main(["score", "--task", "vggss", "--data", str(data), "--predictions", str(preds),
-                     "--output", str(out)]) == 0
+    assert (
+        cli.main(["score", "--task", "vggss", "--data", str(data), "--predictions", str(preds), "--output", str(out)])
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["metrics"] == pytest.approx(ref_metrics(refs), abs=1e-12)
     bad = _write_preds(tmp_path / "bad.jsonl", [{"id": "v0", "prediction": {"heatmap": "nope.npy"}}])
-    assert cli.main(["score", "--task", "vggss", "--data", str(data), "--predictions", str(bad),
-                     "--output", str(tmp_path / "bad.json")]) != 0
+    assert (
+        cli.main(
+            [
+                "score",
+                "--task",
+                "vggss",
+                "--data",
+                str(data),
+                "--predictions",
+                str(bad),
+                "--output",
+                str(tmp_path / "bad.json"),
+            ]
+        )
+        != 0
+    )
     assert not (tmp_path / "bad.json").exists()
 
 

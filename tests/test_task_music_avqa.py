@@ -80,7 +80,11 @@ def official_test_loop(types: list[list[str]], correct: list[int]) -> dict[str, 
 # (type, answer, prediction line or None for missing); "right" marks the ones that score.
 HAND = [
     ((A, "Counting"), "one", {"prediction": {"answer": "one"}}),  # right
-    ((A, "Counting"), "two", {"text": "First I hear <answer> one </answer>, no... So the answer is <answer>two</answer>."}),  # right (last tag)  # noqa: E501
+    (
+        (A, "Counting"),
+        "two",
+        {"text": "First I hear <answer> one </answer>, no... So the answer is <answer>two</answer>."},
+    ),  # right (last tag)
     ((A, "Counting"), "three", {"prediction": {"answer": "four"}}),  # wrong
     ((A, "Comparative"), "yes", {"prediction": {"answer": " YES "}}),  # right (case/space tolerant)
     ((V, "Counting"), "two", {"text": "So the answer is <answer> 2 </answer>."}),  # wrong: digits are not mapped

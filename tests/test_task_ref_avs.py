@@ -35,8 +35,8 @@ def ref_test_loop(preds: list[list[np.ndarray]], gts: list[list[np.ndarray]], ba
     thresholds = np.linspace(0, 1 - 1e-10, 255).astype(F32)
     j_sum, f_sum, n = F32(0), 0.0, 0
     for start in range(0, len(gts), batch):
-        logits = np.stack([np.where(m, 20.0, -20.0) for p in preds[start:start + batch] for m in p]).astype(F32)
-        target = np.stack([m for g in gts[start:start + batch] for m in g]).astype(F32)
+        logits = np.stack([np.where(m, 20.0, -20.0) for p in preds[start : start + batch] for m in p]).astype(F32)
+        target = np.stack([m for g in gts[start : start + batch] for m in g]).astype(F32)
         # mask_iou
         pred = (sigmoid(logits) > 0.4).astype(F32)
         ious = []
@@ -134,8 +134,10 @@ def test_matches_official_test_loop(tmp_path):
     samples = task.load(tmp_path, "test_u")
     gts = [[read_gt_mask(str(gt_path(tmp_path, r.uid, r.fid, i))) for i in range(10)] for r in rows]
     preds = [_shift(rng, g) for g in gts]
-    checked = [task.check_prediction({"masks": [encode_mask(m) for m in p]}, s, tmp_path)
-               for p, s in zip(preds, samples, strict=True)]
+    checked = [
+        task.check_prediction({"masks": [encode_mask(m) for m in p]}, s, tmp_path)
+        for p, s in zip(preds, samples, strict=True)
+    ]
     got = task.aggregate(task.score_samples(samples, checked))
     j, f = ref_test_loop(preds, gts)
     assert got["J"] == pytest.approx(j, abs=1e-5) and got["F"] == pytest.approx(f, abs=1e-5)
@@ -144,19 +146,23 @@ def test_matches_official_test_loop(tmp_path):
 # ---- loader ----------------------------------------------------------------------------------------------------
 def test_ids_folders_and_null_split(tmp_path):
     m = random_masks(np.random.default_rng(1), (SIDE, SIDE))
-    rows = [Expression("abc_0_1_saw_4", "test_s", fid=4, masks=m, exp="The muted saw."),
-            Expression("abc_0_1_saw_4", "test_s", fid=0, masks=m, exp="The loudest one, with a comma"),
-            Expression("abc_0_1_saw_5", "val", masks=m),
-            # null rows: the folder the loader reads is uid.rsplit('_', 2)[0], not the vid column
-            Expression("null_c-abc_0_1_null_1", "test_n", vid="abc_0_1")]
+    rows = [
+        Expression("abc_0_1_saw_4", "test_s", fid=4, masks=m, exp="The muted saw."),
+        Expression("abc_0_1_saw_4", "test_s", fid=0, masks=m, exp="The loudest one, with a comma"),
+        Expression("abc_0_1_saw_5", "val", masks=m),
+        # null rows: the folder the loader reads is uid.rsplit('_', 2)[0], not the vid column
+        Expression("null_c-abc_0_1_null_1", "test_n", vid="abc_0_1"),
+    ]
     write_ref_avs(tmp_path, rows)
     task = RefAVSTask()
     s = task.load(tmp_path, "test_s")
     assert [x.id for x in s] == ["abc_0_1_saw_4", "abc_0_1_saw_4#2"] and s[0].group == "abc_0_1"
     assert s[1].meta["exp"] == "The loudest one, with a comma"
     assert task.prompt(s[0]).endswith("based on the referential expression: The muted saw.")
-    assert task.target_text(s[0]) == "The muted saw. is <mask_start>" + "".join(
-        f"<mask_{i}>" for i in range(6)) + "<mask_end>"
+    assert (
+        task.target_text(s[0])
+        == "The muted saw. is <mask_start>" + "".join(f"<mask_{i}>" for i in range(6)) + "<mask_end>"
+    )
     assert task.parse(task.target_text(s[0])) is None
     (n,) = task.load(tmp_path, "test_n")  # no GT under gt_mask/null_c-abc_0_1/: S reads none
     assert n.media["audio"] == "media/null_c-abc_0_1/audio.wav"
@@ -164,13 +170,16 @@ def test_ids_folders_and_null_split(tmp_path):
     assert RefAVSTask().main_metric_for_split("test_n") == "S" and RefAVSTask.metric("S").higher_is_better is False
 
 
-@pytest.mark.parametrize("text, message", [
-    ("vid,uid,split\n", "no column"),
-    ("vid,uid,split,fid,exp\nv,v_a_1,test_s,x,e\n", "fid must be an integer"),
-    ("vid,uid,split,fid,exp\nv,va1,test_s,0,e\n", "is not '<video>_<object>_<n>'"),
-    ("vid,uid,split,fid,exp\nv,v_a_1,test_s,0\n", "expected 5 fields"),
-    ("vid,uid,split,fid,exp\nv,v_a_1,test_s,0,e\n", "ground-truth mask not found"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("vid,uid,split\n", "no column"),
+        ("vid,uid,split,fid,exp\nv,v_a_1,test_s,x,e\n", "fid must be an integer"),
+        ("vid,uid,split,fid,exp\nv,va1,test_s,0,e\n", "is not '<video>_<object>_<n>'"),
+        ("vid,uid,split,fid,exp\nv,v_a_1,test_s,0\n", "expected 5 fields"),
+        ("vid,uid,split,fid,exp\nv,v_a_1,test_s,0,e\n", "ground-truth mask not found"),
+    ],
+)
 def test_bad_annotations(tmp_path, text, message):
     (tmp_path / "metadata.csv").write_text(text)
     with pytest.raises(AnnotationError, match=message):
@@ -178,15 +187,19 @@ def test_bad_annotations(tmp_path, text, message):
 
 
 def test_bad_predictions(tmp_path):
-    write_ref_avs(tmp_path, [Expression("v_0_1_a_1", "test_s", masks=random_masks(np.random.default_rng(0),
-                                                                                    (SIDE, SIDE)))])
+    write_ref_avs(
+        tmp_path, [Expression("v_0_1_a_1", "test_s", masks=random_masks(np.random.default_rng(0), (SIDE, SIDE)))]
+    )
     task = RefAVSTask()
     (s,) = task.load(tmp_path, "test_s")
     ok = encode_mask(np.zeros((SIDE, SIDE), bool))
-    for obj, message in [({"frames": []}, "exactly one key, 'masks'"), ({"masks": {}}, "list of 10"),
-                         ({"masks": [ok] * 9}, "10 RLEs"),
-                         ({"masks": [encode_mask(np.zeros((224, 224), bool))] * 10}, "224x224 but its ground"),
-                         ({"masks": [ok] * 9 + [{"size": [SIDE, SIDE], "counts": 5}]}, "mask 9 .*counts")]:
+    for obj, message in [
+        ({"frames": []}, "exactly one key, 'masks'"),
+        ({"masks": {}}, "list of 10"),
+        ({"masks": [ok] * 9}, "10 RLEs"),
+        ({"masks": [encode_mask(np.zeros((224, 224), bool))] * 10}, "224x224 but its ground"),
+        ({"masks": [ok] * 9 + [{"size": [SIDE, SIDE], "counts": 5}]}, "mask 9 .*counts"),
+    ]:
         with pytest.raises(PredictionError, match=message):
             task.check_prediction(obj, s, tmp_path)
 
@@ -200,21 +213,26 @@ def test_end_to_end_splits_and_cli(tmp_path):
     write_ref_avs(data, rows)
     task = RefAVSTask()
     samples = task.load(data, "test_s")
-    oracle = _write_preds(tmp_path / "o.jsonl", [{"id": s.id, "prediction": task.oracle_prediction(s)}
-                                                 for s in samples])
+    oracle = _write_preds(
+        tmp_path / "o.jsonl", [{"id": s.id, "prediction": task.oracle_prediction(s)} for s in samples]
+    )
     assert score("ref_avs", data, "test_s", oracle).metrics == {"J": 100.0, "F": 100.0}
     # missing predictions are empty masks: J counts empty GT frames as 1, F the all-ones map's F
     empty = score("ref_avs", data, "test_s", _write_preds(tmp_path / "e.jsonl", []))
-    gts = [[task_mask for task_mask in (read_gt_mask(str(gt_path(data, r.uid, 0, i))) for i in range(10))]
-           for r in rows[:5]]
+    gts = [
+        [task_mask for task_mask in (read_gt_mask(str(gt_path(data, r.uid, 0, i))) for i in range(10))]
+        for r in rows[:5]
+    ]
     j, f = ref_test_loop([[np.zeros((SIDE, SIDE), bool)] * 10] * 5, gts)
     assert empty.n_missing == 5
     assert empty.metrics["J"] == pytest.approx(j, abs=1e-5) and empty.metrics["F"] == pytest.approx(f, abs=1e-5)
     # null split: the first row predicts a full first frame; batch 1 = rows 1-4, batch 2 = rows 5-6
     null = task.load(data, "test_n")
     full = np.ones((SIDE, SIDE), bool)
-    lines = [{"id": null[0].id, "prediction": {"masks": [encode_mask(full)] + [encode_mask(~full)] * 9}},
-             {"id": null[1].id, "text": "<answer>false</answer>"}]
+    lines = [
+        {"id": null[0].id, "prediction": {"masks": [encode_mask(full)] + [encode_mask(~full)] * 9}},
+        {"id": null[1].id, "text": "<answer>false</answer>"},
+    ]
     res = score("ref_avs", data, "test_n", _write_preds(tmp_path / "n.jsonl", lines))
     assert res.metrics == {"S": pytest.approx(100 * np.sqrt(1 / 40) / 2)}  # mean(sqrt(1/40), 0)
     assert res.n_unparsed == 1
@@ -222,8 +240,24 @@ def test_end_to_end_splits_and_cli(tmp_path):
     assert res.main_metric == "S" and main_metric_of("ref_avs", "test_n") == ("S", False)
     assert main_metric_of("ref_avs", "test_s") == ("J", True)
     out = tmp_path / "r.json"
-    assert cli_main(["score", "--task", "ref_avs", "--data", str(data), "--split", "test_s", "--predictions",
-                     str(oracle), "--output", str(out)]) == 0
+    assert (
+        cli_main(
+            [
+                "score",
+                "--task",
+                "ref_avs",
+                "--data",
+                str(data),
+                "--split",
+                "test_s",
+                "--predictions",
+                str(oracle),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["metrics"] == {"J": 100.0, "F": 100.0}
     with pytest.raises(CrabEvalError):
         score("ref_avs", data, "test_n", _write_preds(tmp_path / "x.jsonl", [{"id": "zz", "prediction": {}}]))

@@ -49,8 +49,12 @@ def build(root: pathlib.Path, seed: int = 0) -> list[tuple[str, pathlib.Path, st
     rng = np.random.default_rng(seed)
     root = pathlib.Path(root)
     s4 = [
-        Video(name=f"s4vid{i:04d}_{i % 7}", split="test", category=CATEGORIES[i % len(CATEGORIES)],
-              masks=random_blob_masks(rng, 5, FRAME_SIZE))
+        Video(
+            name=f"s4vid{i:04d}_{i % 7}",
+            split="test",
+            category=CATEGORIES[i % len(CATEGORIES)],
+            masks=random_blob_masks(rng, 5, FRAME_SIZE),
+        )
         for i in range(N_S4_TEST)
     ]
     ms3 = [

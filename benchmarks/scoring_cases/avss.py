@@ -31,8 +31,10 @@ def build(root: pathlib.Path, seed: int = 0) -> list[tuple[str, pathlib.Path, st
     root = pathlib.Path(root)
     labels = [lab for lab, n in COMPOSITION for _ in range(n)]
     order = rng.permutation(len(labels))
-    videos = [Video(f"avss{i:05d}_{labels[k]}", "test", labels[k], random_label_maps(rng, FRAMES[labels[k]]))
-              for i, k in enumerate(order)]
+    videos = [
+        Video(f"avss{i:05d}_{labels[k]}", "test", labels[k], random_label_maps(rng, FRAMES[labels[k]]))
+        for i, k in enumerate(order)
+    ]
     data = root / "avs_released"
     write_avss(data, videos)
     lines = []

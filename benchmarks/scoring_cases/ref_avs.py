@@ -23,8 +23,11 @@ def _rows(rng: np.random.Generator) -> list[Expression]:
         for i in range(n):
             obj = i // 3
             if split == "test_n":
-                rows.append(Expression(f"null_c-{split}{obj:04d}_0_10000_null_{i % 3 + 1}", split,
-                                       vid=f"{split}{obj:04d}_0_10000"))
+                rows.append(
+                    Expression(
+                        f"null_c-{split}{obj:04d}_0_10000_null_{i % 3 + 1}", split, vid=f"{split}{obj:04d}_0_10000"
+                    )
+                )
             else:
                 masks = random_masks(rng, (SIDE, SIDE)) if i % 3 == 0 else rows[-1].masks
                 rows.append(Expression(f"{split}{obj:04d}_0_10000_dog_{i % 3 + 1}", split, masks=masks))

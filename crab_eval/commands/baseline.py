@@ -30,8 +30,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = write_baseline(args.task, args.data, args.kind, args.out, split=args.split,
-                             train_split=args.train_split, seed=args.seed)
+    summary = write_baseline(
+        args.task, args.data, args.kind, args.out, split=args.split, train_split=args.train_split, seed=args.seed
+    )
     print(json.dumps(summary, sort_keys=True))
     print(f"wrote {args.out}")
     return 0

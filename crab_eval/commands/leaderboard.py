@@ -18,7 +18,8 @@ def add_parser(sub: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     build = subparser(
-        actions, "build",
+        actions,
+        "build",
         "write SITE_DIR/index.html (one file, no server, no network), leaderboard.md and one CSV per table",
         "crab-eval leaderboard build --entries entries --out site",
     )

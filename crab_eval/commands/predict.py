@@ -35,8 +35,16 @@ def run(args: argparse.Namespace) -> int:
 
     split = args.split or resolve_task(args.task).default_split
     n = predict(
-        args.checkpoint, args.task, args.data, split, args.out, batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens, device=args.device, limit=args.limit, progress=not args.no_progress,
+        args.checkpoint,
+        args.task,
+        args.data,
+        split,
+        args.out,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        device=args.device,
+        limit=args.limit,
+        progress=not args.no_progress,
     )
     print(f"wrote {n} predictions to {args.out}")
     return 0

@@ -22,33 +22,39 @@ def add_parser(sub: Any) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     check = subparser(
-        actions, "validate",
+        actions,
+        "validate",
         "check a submission: archive safety and size limits, submission.json against its schema, file names; with "
         "--data-root also every prediction line against its split (missing, extra, duplicate, malformed, parse "
         "rate); exit 1 if a prediction line is bad",
         "crab-eval submit validate my_model.zip --data-root benchmarks_data",
     )
     check.add_argument("submission", help="submission folder or .zip (submission.json + <task>.jsonl files)")
-    check.add_argument("--data-root", default=None,
-                       help="folder with one subfolder per task id holding that task's official files")
+    check.add_argument(
+        "--data-root", default=None, help="folder with one subfolder per task id holding that task's official files"
+    )
     check.set_defaults(run=run_validate)
     scorer = subparser(
-        actions, "score",
+        actions,
+        "score",
         "score every prediction file of a submission with the official metrics; write ENTRY.json and its result "
         "files (ENTRY.results/)",
         "crab-eval submit score my_model.zip --data-root benchmarks_data --out entries/my_model.json",
     )
     scorer.add_argument("submission", help="submission folder or .zip")
-    scorer.add_argument("--data-root", required=True,
-                        help="folder with one subfolder per task id holding that task's official files")
+    scorer.add_argument(
+        "--data-root", required=True, help="folder with one subfolder per task id holding that task's official files"
+    )
     scorer.add_argument("--out", required=True, help="leaderboard entry to write (JSON)")
     scorer.set_defaults(run=run_score)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     metadata, reports = validate(args.submission, args.data_root)
-    print(f"{args.submission}: {metadata['model']} by {metadata['team']} ({metadata['variant']}), "
-          f"{len(reports)} prediction files; submission.json follows the schema")
+    print(
+        f"{args.submission}: {metadata['model']} by {metadata['team']} ({metadata['variant']}), "
+        f"{len(reports)} prediction files; submission.json follows the schema"
+    )
     checked = args.data_root is not None
     headers = ["file", "task", "split", "variant"]
     if checked:
@@ -59,8 +65,15 @@ def run_validate(args: argparse.Namespace) -> int:
         row = [rep["file"], rep["task"], rep["split"], rep["variant"]]
         if checked:
             rate = "-" if rep["parse_rate"] is None else f"{rep['parse_rate']:.1f}%"
-            row += [rep["n_lines"], rep["n_samples"], rep["n_missing"], rep["n_text"], rate, rep["n_unparsed"],
-                    len(rep["errors"])]
+            row += [
+                rep["n_lines"],
+                rep["n_samples"],
+                rep["n_missing"],
+                rep["n_text"],
+                rate,
+                rep["n_unparsed"],
+                len(rep["errors"]),
+            ]
             n_bad += len(rep["errors"])
         rows.append([str(x) for x in row])
     print(format_table(headers, rows))
@@ -77,8 +90,19 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_score(args: argparse.Namespace) -> int:
     entry = score_submission(args.submission, args.data_root, args.out)
-    rows = [[r["variant"], r["task"], r["split"], r["main_metric"], f"{r['metrics'][r['main_metric']]:.2f}",
-             str(r["n_samples"]), str(r["n_missing"]), str(r["n_unparsed"])] for r in entry["results"]]
+    rows = [
+        [
+            r["variant"],
+            r["task"],
+            r["split"],
+            r["main_metric"],
+            f"{r['metrics'][r['main_metric']]:.2f}",
+            str(r["n_samples"]),
+            str(r["n_missing"]),
+            str(r["n_unparsed"]),
+        ]
+        for r in entry["results"]
+    ]
     print(format_table(["variant", "task", "split", "main metric", "value", "samples", "missing", "unparsed"], rows))
     print(f"wrote {args.out} and {entry_results_dir(Path(args.out)).name}/")
     return 0

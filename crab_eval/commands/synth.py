@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         n_files, n_bytes = tree_size(folder)
         rows.append([task, str(folder), str(n_files), f"{n_bytes / 1e6:.1f} MB"])
     print(format_table(["task", "data dir", "files", "size"], rows))
-    print(f"SynthAV {args.size}, seed {args.seed}: built in {time.perf_counter() - start:.1f} s; "
-          f"relations in {out / 'synth_config.json'}")
+    print(
+        f"SynthAV {args.size}, seed {args.seed}: built in {time.perf_counter() - start:.1f} s; "
+        f"relations in {out / 'synth_config.json'}"
+    )
     return 0

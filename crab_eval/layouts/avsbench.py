@@ -94,8 +94,9 @@ def _write_masks(task: str, data_dir: Path, videos: Sequence[Video], flat: bool,
     for video in videos:
         frames = frames_annotated(task, video.split)
         if len(video.masks) != len(frames):
-            raise ValueError(f"{task} video {video.name} ({video.split}) needs {len(frames)} masks, "
-                             f"got {len(video.masks)}")
+            raise ValueError(
+                f"{task} video {video.name} ({video.split}) needs {len(frames)} masks, got {len(video.masks)}"
+            )
         for k, mask in zip(frames, video.masks, strict=True):
             write_mask_png(path_of(data_dir, video, k, flat), mask, mode=mode)
 

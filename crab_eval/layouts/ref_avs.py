@@ -77,8 +77,9 @@ def write_ref_avs(data_dir: Path, rows: Sequence[Expression], overwrite: bool = 
     return csv_path
 
 
-def random_masks(rng: np.random.Generator, size: tuple[int, int] = (720, 1280), p_empty: float = 0.1
-                 ) -> list[np.ndarray]:
+def random_masks(
+    rng: np.random.Generator, size: tuple[int, int] = (720, 1280), p_empty: float = 0.1
+) -> list[np.ndarray]:
     """10 plausible frames of one object (an ellipse drifting), some frames empty; ``size`` is (height, width)."""
     h, w = size
     yy, xx = np.mgrid[:h, :w]

@@ -145,8 +145,9 @@ def _copy_limited(src, dst, label: str, where: Path, limits: Limits, budget: lis
         if size > limits.max_file_bytes:
             raise SubmissionError(f"{label}: larger than the per-file limit of {limits.max_file_bytes} bytes", where)
         if budget[0] > limits.max_total_bytes:
-            raise SubmissionError(f"uncompressed content exceeds the total limit of {limits.max_total_bytes} bytes",
-                                  where)
+            raise SubmissionError(
+                f"uncompressed content exceeds the total limit of {limits.max_total_bytes} bytes", where
+            )
         guard.feed(chunk)
         digest.update(chunk)
         if dst is not None:
@@ -165,8 +166,9 @@ def _open_zip(path: Path, limits: Limits, tmp: Path) -> SubmissionFiles:
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_members:
-            raise SubmissionError(f"archive has {len(infos)} members, more than the limit of {limits.max_members}",
-                                  path)
+            raise SubmissionError(
+                f"archive has {len(infos)} members, more than the limit of {limits.max_members}", path
+            )
         seen: set[str] = set()
         declared_total = 0
         members: list[tuple[str, zipfile.ZipInfo]] = []
@@ -185,25 +187,34 @@ def _open_zip(path: Path, limits: Limits, tmp: Path) -> SubmissionFiles:
             if info.compress_type not in _ALLOWED_METHODS:
                 raise SubmissionError(
                     f"member {name!r} uses compression method {info.compress_type}; only stored and deflate are "
-                    "accepted", path)
+                    "accepted",
+                    path,
+                )
             if info.file_size > limits.max_file_bytes:
-                raise SubmissionError(f"member {name!r} declares {info.file_size} bytes, more than the per-file "
-                                      f"limit of {limits.max_file_bytes}", path)
+                raise SubmissionError(
+                    f"member {name!r} declares {info.file_size} bytes, more than the per-file "
+                    f"limit of {limits.max_file_bytes}",
+                    path,
+                )
             declared_total += info.file_size
             if declared_total > limits.max_total_bytes:
-                raise SubmissionError(f"members declare more than the total limit of {limits.max_total_bytes} "
-                                      "uncompressed bytes", path)
+                raise SubmissionError(
+                    f"members declare more than the total limit of {limits.max_total_bytes} uncompressed bytes", path
+                )
             ratio = info.file_size / max(info.compress_size, 1)
             if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
-                raise SubmissionError(f"member {name!r} has a compression ratio of {ratio:.0f}:1, more than the "
-                                      f"limit of {limits.max_ratio:.0f}:1 (zip bomb?)", path)
+                raise SubmissionError(
+                    f"member {name!r} has a compression ratio of {ratio:.0f}:1, more than the "
+                    f"limit of {limits.max_ratio:.0f}:1 (zip bomb?)",
+                    path,
+                )
             if not _ignored(name):
                 members.append((name, info))
         prefix = _strip_single_top_folder([n for n, _ in members])
         result = SubmissionFiles(source=path, sha256=_sha256_file(path))
         budget = [0]
         for index, (name, info) in enumerate(members):
-            rel = name[len(prefix):]
+            rel = name[len(prefix) :]
             # The extracted file's name is chosen here, never taken from the archive.
             target = tmp / f"member_{index:04d}"
             try:
@@ -244,8 +255,7 @@ def _open_folder(root: Path, limits: Limits) -> SubmissionFiles:
                 if stat.S_ISDIR(mode):
                     stack.append(Path(entry.path))
                 elif not stat.S_ISREG(mode):
-                    raise SubmissionError(f"{rel!r} is a device or special file; only regular files are accepted",
-                                          root)
+                    raise SubmissionError(f"{rel!r} is a device or special file; only regular files are accepted", root)
                 elif not _ignored(rel):
                     entries.append((rel, Path(entry.path)))
     for rel, path in sorted(entries):

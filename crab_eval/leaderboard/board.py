@@ -29,8 +29,18 @@ FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 OTHER_FAMILY = "Other"
 # Main metric of tasks without an adapter in this version (published rows only), and of split-specific cases.
 FALLBACK_MAIN: dict[str, str] = {
-    "ave": "accuracy", "avvp": "seg_event", "unav": "mAP", "arig": "cIoU", "vggss": "cIoU", "flickr": "cIoU",
-    "music_avqa": "overall", "avqa": "accuracy", "s4": "J", "ms3": "J", "avss": "mIoU", "ref_avs": "J",
+    "ave": "accuracy",
+    "avvp": "seg_event",
+    "unav": "mAP",
+    "arig": "cIoU",
+    "vggss": "cIoU",
+    "flickr": "cIoU",
+    "music_avqa": "overall",
+    "avqa": "accuracy",
+    "s4": "J",
+    "ms3": "J",
+    "avss": "mIoU",
+    "ref_avs": "J",
 }
 SPLIT_MAIN: dict[tuple[str, str], str] = {("ref_avs", "test_n"): "S"}  # the null split has only S
 LOWER_IS_BETTER: set[tuple[str, str]] = {("ref_avs", "S")}
@@ -139,14 +149,20 @@ def rows_from_entry(entry: dict[str, Any]) -> list[Row]:
     base = slug(f"{meta['model']}-{meta['team']}-{entry.get('submission_sha256', '')[7:15]}")
     prov = {
         "entry file": entry.get("_path"),
-        "team": meta.get("team"), "url": meta.get("url"), "paper": meta.get("paper"),
-        "parameters": meta.get("parameters"), "LLM backbone": meta.get("llm_backbone"),
+        "team": meta.get("team"),
+        "url": meta.get("url"),
+        "paper": meta.get("paper"),
+        "parameters": meta.get("parameters"),
+        "LLM backbone": meta.get("llm_backbone"),
         "encoders": ", ".join(f"{k}: {v}" for k, v in (meta.get("encoders") or {}).items()),
-        "training data": "; ".join(meta.get("training_data") or []), "date": meta.get("date"),
-        "notes": meta.get("notes"), "submission": entry.get("submission_file"),
+        "training data": "; ".join(meta.get("training_data") or []),
+        "date": meta.get("date"),
+        "notes": meta.get("notes"),
+        "submission": entry.get("submission_file"),
         "submission sha256": entry.get("submission_sha256"),
         "scored with": "crab-eval {} (commit {})".format(
-            entry.get("provenance", {}).get("package_version"), entry.get("provenance", {}).get("git_commit")),
+            entry.get("provenance", {}).get("package_version"), entry.get("provenance", {}).get("git_commit")
+        ),
         "scored at": entry.get("provenance", {}).get("date"),
     }
     rows: dict[str, Row] = {}
@@ -165,11 +181,17 @@ def rows_from_entry(entry: dict[str, Any]) -> list[Row]:
             row.values[(task, split, metric)] = Value(float(value), detail=detail)
         for metric, hib in (result.get("higher_is_better") or {}).items():
             row.higher[(task, metric)] = bool(hib)
-        row.provenance["results"].append({
-            "task": task, "split": split, "file": result.get("file"), "result file": result.get("result_file"),
-            "task version": result.get("task_version"), "data fingerprint": result.get("data_fingerprint"),
-            **detail,
-        })
+        row.provenance["results"].append(
+            {
+                "task": task,
+                "split": split,
+                "file": result.get("file"),
+                "result file": result.get("result_file"),
+                "task version": result.get("task_version"),
+                "data fingerprint": result.get("data_fingerprint"),
+                **detail,
+            }
+        )
     single_id = base + "-single"
     if single_id in rows and base in rows:
         rows[base].paired_with = single_id
@@ -184,11 +206,20 @@ def rows_from_published(published: dict[str, Any]) -> list[Row]:
         row_id = slug(f"{item['model']}-{src}")
         if row_id not in rows:
             info = sources.get(src, {})
-            rows[row_id] = Row(id=row_id, model=item["model"], source="reported",
-                               source_label=info.get("label", src), variant=item.get("variant", "unknown"),
-                               provenance={"status": published.get("status", "reported, not rescored"),
-                                           "document": info.get("document"), "paper": info.get("paper"),
-                                           "table": info.get("table"), "notes": []})
+            rows[row_id] = Row(
+                id=row_id,
+                model=item["model"],
+                source="reported",
+                source_label=info.get("label", src),
+                variant=item.get("variant", "unknown"),
+                provenance={
+                    "status": published.get("status", "reported, not rescored"),
+                    "document": info.get("document"),
+                    "paper": info.get("paper"),
+                    "table": info.get("table"),
+                    "notes": [],
+                },
+            )
         row = rows[row_id]
         scale = item.get("scale", "0-100")
         reported = float(item["value"])
@@ -221,16 +252,19 @@ def win_rates(rows: list[Row], cols: list[tuple[str, str]]) -> dict[str, float |
         metric = main_metric(*col)
         sign = 1.0 if higher_is_better(rows, col[0], metric) else -1.0
         for source in {row.source for row in rows}:
-            scored = [(row.id, sign * v.value) for row in rows
-                      if row.source == source and (v := row.main_value(col)) is not None]
+            scored = [
+                (row.id, sign * v.value)
+                for row in rows
+                if row.source == source and (v := row.main_value(col)) is not None
+            ]
             if len(scored) < 2:
                 continue
             for rid, mine in scored:
-                wins = sum(1.0 if mine > other else 0.5 if mine == other else 0.0
-                           for oid, other in scored if oid != rid)
+                wins = sum(
+                    1.0 if mine > other else 0.5 if mine == other else 0.0 for oid, other in scored if oid != rid
+                )
                 per_row[rid].append(wins / (len(scored) - 1))
-    return {row.id: (100.0 * sum(per_row[row.id]) / len(per_row[row.id]) if per_row[row.id] else None)
-            for row in rows}
+    return {row.id: (100.0 * sum(per_row[row.id]) / len(per_row[row.id]) if per_row[row.id] else None) for row in rows}
 
 
 def coverage(row: Row, cols: list[tuple[str, str]]) -> int:

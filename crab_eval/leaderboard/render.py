@@ -22,9 +22,11 @@ from crab_eval.provenance import now_utc
 # Nothing may be fetched: inline style and script only, no remote anything.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 TITLE = "crab-eval leaderboard: audio-visual LLM benchmarks"
-INTRO = ("Rows marked 'rescored' were scored by crab-eval from submitted prediction files with the official "
-         "metrics (missing and unparsed predictions count as wrong). Rows marked 'reported' are numbers copied "
-         "from papers — reported, not rescored — and were computed by each paper's own code.")
+INTRO = (
+    "Rows marked 'rescored' were scored by crab-eval from submitted prediction files with the official "
+    "metrics (missing and unparsed predictions count as wrong). Rows marked 'reported' are numbers copied "
+    "from papers — reported, not rescored — and were computed by each paper's own code."
+)
 
 
 def _esc(text: Any) -> str:
@@ -61,8 +63,10 @@ def table_html(table: Table) -> str:
         for r in table.rows
     )
     note = f'<p class="note">{_esc(table.note)}</p>' if table.note else ""
-    grid = (f'<div class="scroll"><table class="board" id="table-{_esc(table.slug)}">'
-            f"<thead><tr>{heads}</tr></thead><tbody>\n{body}\n</tbody></table></div>")
+    grid = (
+        f'<div class="scroll"><table class="board" id="table-{_esc(table.slug)}">'
+        f"<thead><tr>{heads}</tr></thead><tbody>\n{body}\n</tbody></table></div>"
+    )
     if not table.rows:
         grid = '<p class="muted">No rows.</p>'
     if table.collapsed:
@@ -90,25 +94,42 @@ def provenance_html(row: Row) -> str:
         items.append(f"<dt>{_esc(key)}</dt><dd>{text}</dd>")
     results = ""
     if row.provenance.get("results"):
-        keys = ["task", "split", "n_samples", "n_missing", "n_unparsed", "task version", "data fingerprint",
-                "file", "result file"]
+        keys = [
+            "task",
+            "split",
+            "n_samples",
+            "n_missing",
+            "n_unparsed",
+            "task version",
+            "data fingerprint",
+            "file",
+            "result file",
+        ]
         head = "".join(f"<th>{_esc(k)}</th>" for k in keys)
-        body = "".join("<tr>" + "".join(f"<td>{_esc(r.get(k))}</td>" for k in keys) + "</tr>"
-                       for r in row.provenance["results"])
-        results = (f'<div class="scroll"><table class="prov"><thead><tr>{head}</tr></thead>'
-                   f"<tbody>{body}</tbody></table></div>")
-    return (f'<section class="prov" id="prov-{_esc(row.id)}"><h3>{_esc(row.model)} '
-            f'<span class="muted">({_esc(row.source)}, {_esc(row.variant)})</span></h3>'
-            f"<dl>{''.join(items)}</dl>{results}</section>")
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_esc(r.get(k))}</td>" for k in keys) + "</tr>" for r in row.provenance["results"]
+        )
+        results = (
+            f'<div class="scroll"><table class="prov"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+        )
+    return (
+        f'<section class="prov" id="prov-{_esc(row.id)}"><h3>{_esc(row.model)} '
+        f'<span class="muted">({_esc(row.source)}, {_esc(row.variant)})</span></h3>'
+        f"<dl>{''.join(items)}</dl>{results}</section>"
+    )
 
 
 def _filters(rows: Sequence[Row]) -> str:
     groups = []
     for key, label in (("variant", "Variant"), ("source", "Source")):
-        values = sorted({getattr(r, key) for r in rows} | ({"unified", "single-task"} if key == "variant"
-                                                           else {"rescored", "reported"}))
-        boxes = "".join(f'<label><input type="checkbox" data-filter="{key}" value="{_esc(v)}" checked> '
-                        f"{_esc(v)}</label>" for v in values)
+        values = sorted(
+            {getattr(r, key) for r in rows}
+            | ({"unified", "single-task"} if key == "variant" else {"rescored", "reported"})
+        )
+        boxes = "".join(
+            f'<label><input type="checkbox" data-filter="{key}" value="{_esc(v)}" checked> {_esc(v)}</label>'
+            for v in values
+        )
         groups.append(f"<fieldset><legend>{label}</legend>{boxes}</fieldset>")
     return "".join(groups) + '<span id="shown-count" class="muted"></span>'
 
@@ -157,8 +178,11 @@ def collect_rows(entries_dir: str | Path | None, published: str | Path | bool | 
 
 
 def build_site(
-    entries_dir: str | Path | None, out_dir: str | Path, published: str | Path | bool | None = True,
-    title: str = TITLE, generated: str | None = None,
+    entries_dir: str | Path | None,
+    out_dir: str | Path,
+    published: str | Path | bool | None = True,
+    title: str = TITLE,
+    generated: str | None = None,
 ) -> dict[str, Path]:
     """Write index.html, leaderboard.md and one CSV per table into ``out_dir``; returns the written paths."""
     out_dir = Path(out_dir)

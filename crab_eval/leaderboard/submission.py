@@ -83,8 +83,9 @@ def check_metadata(obj: Any, where: str) -> dict[str, Any]:
         if first.validator == "anyOf" and not first.absolute_path:
             message = "give 'url' or 'paper' (or both)"
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise SubmissionError(f"{METADATA} does not follow the submission schema at {_json_path(first)}: "
-                              f"{message}{more}", where)
+        raise SubmissionError(
+            f"{METADATA} does not follow the submission schema at {_json_path(first)}: {message}{more}", where
+        )
     return obj
 
 
@@ -104,24 +105,28 @@ def load_json_text(path: Path, where: str) -> Any:
 def _classify(name: str, path: Path, variant: str, where: str) -> PredictionFile:
     folder, _, base = name.rpartition("/")
     if folder not in ("", SINGLE_TASK_DIR):
-        raise SubmissionError(f"unexpected file {name!r}: prediction files sit at the top level or in "
-                              f"{SINGLE_TASK_DIR}/", where)
+        raise SubmissionError(
+            f"unexpected file {name!r}: prediction files sit at the top level or in {SINGLE_TASK_DIR}/", where
+        )
     if folder == SINGLE_TASK_DIR and variant != "unified":
         raise SubmissionError(f"{name!r}: {SINGLE_TASK_DIR}/ runs belong to a unified submission only", where)
     match = _FILE_NAME.match(base)
     if match is None:
-        raise SubmissionError(f"unexpected file {name!r}: expected {METADATA}, <task>.jsonl, "
-                              f"<task>.<split>.jsonl or {SINGLE_TASK_DIR}/<task>.jsonl", where)
+        raise SubmissionError(
+            f"unexpected file {name!r}: expected {METADATA}, <task>.jsonl, "
+            f"<task>.<split>.jsonl or {SINGLE_TASK_DIR}/<task>.jsonl",
+            where,
+        )
     task_id = match["task"]
     if task_id not in task_ids():
         raise SubmissionError(f"{name!r}: unknown task {task_id!r}; known tasks: {', '.join(task_ids())}", where)
     task = get_task(task_id)
     split = match["split"] or task.default_split
     if split not in task.splits:
-        raise SubmissionError(f"{name!r}: task {task_id!r} has no split {split!r}; splits: "
-                              f"{', '.join(task.splits)}", where)
-    return PredictionFile(name=name, path=path, task=task_id, split=split,
-                          variant="single-task" if folder else variant)
+        raise SubmissionError(
+            f"{name!r}: task {task_id!r} has no split {split!r}; splits: {', '.join(task.splits)}", where
+        )
+    return PredictionFile(name=name, path=path, task=task_id, split=split, variant="single-task" if folder else variant)
 
 
 def read_submission(files: SubmissionFiles, limits: Limits = DEFAULT_LIMITS) -> Submission:
@@ -131,8 +136,7 @@ def read_submission(files: SubmissionFiles, limits: Limits = DEFAULT_LIMITS) -> 
         raise SubmissionError(f"no {METADATA} at the top level of the submission", where)
     if files.sizes[METADATA] > limits.max_metadata_bytes:
         raise SubmissionError(f"{METADATA} is larger than {limits.max_metadata_bytes} bytes", where)
-    metadata = check_metadata(load_json_text(files.files[METADATA], files.display(METADATA)),
-                              files.display(METADATA))
+    metadata = check_metadata(load_json_text(files.files[METADATA], files.display(METADATA)), files.display(METADATA))
     submission = Submission(files=files, metadata=metadata)
     seen: dict[tuple[str, str, str], str] = {}
     for name in sorted(files.files):
@@ -185,8 +189,13 @@ def validate(
         for pred in submission.predictions:
             display = submission.display(pred.name)
             check_json_lines(pred, display)
-            report: dict[str, Any] = {"file": pred.name, "task": pred.task, "split": pred.split,
-                                      "variant": pred.variant, "bytes": files.sizes[pred.name]}
+            report: dict[str, Any] = {
+                "file": pred.name,
+                "task": pred.task,
+                "split": pred.split,
+                "variant": pred.variant,
+                "bytes": files.sizes[pred.name],
+            }
             if data_root is not None:
                 task = get_task(pred.task)
                 samples = load_split(task, data_dir_for(Path(data_root), pred.task), pred.split)
@@ -195,8 +204,12 @@ def validate(
                 except CrabEvalError as exc:
                     raise _relocate(exc, pred.path, display) from None
                 report.update(
-                    n_samples=len(samples), n_lines=preds.n_lines, n_structured=preds.n_structured,
-                    n_text=preds.n_text, n_unparsed=preds.n_unparsed, n_missing=preds.n_missing,
+                    n_samples=len(samples),
+                    n_lines=preds.n_lines,
+                    n_structured=preds.n_structured,
+                    n_text=preds.n_text,
+                    n_unparsed=preds.n_unparsed,
+                    n_missing=preds.n_missing,
                     parse_rate=(100.0 * (preds.n_text - preds.n_unparsed) / preds.n_text) if preds.n_text else None,
                     errors=[str(_relocate(e, pred.path, display)) for e in preds.errors],
                 )
@@ -221,8 +234,13 @@ def score_submission(
         for pred in submission.predictions:
             display = submission.display(pred.name)
             check_json_lines(pred, display)
-            run = {"model": meta["model"], "team": meta["team"], "variant": pred.variant,
-                   "submission": Path(path).name, "submission_sha256": files.sha256}
+            run = {
+                "model": meta["model"],
+                "team": meta["team"],
+                "variant": pred.variant,
+                "submission": Path(path).name,
+                "submission_sha256": files.sha256,
+            }
             try:
                 result = score(pred.task, data_dir_for(data_root, pred.task), pred.split, pred.path, run=run)
             except CrabEvalError as exc:
@@ -249,14 +267,23 @@ def score_submission(
         for pred, result in results:
             name = f"{pred.variant}.{pred.task}.{pred.split}.json"
             write_result(result, staging / name)
-            entry["results"].append({
-                "variant": pred.variant, "task": result.task, "split": result.split, "file": pred.name,
-                "result_file": f"{final_dir.name}/{name}", "metrics": result.metrics,
-                "main_metric": result.main_metric, "higher_is_better": result.higher_is_better,
-                "n_samples": result.n_samples, "n_missing": result.n_missing, "n_unparsed": result.n_unparsed,
-                "task_version": result.provenance.get("task_version"),
-                "data_fingerprint": result.provenance.get("data_fingerprint"),
-            })
+            entry["results"].append(
+                {
+                    "variant": pred.variant,
+                    "task": result.task,
+                    "split": result.split,
+                    "file": pred.name,
+                    "result_file": f"{final_dir.name}/{name}",
+                    "metrics": result.metrics,
+                    "main_metric": result.main_metric,
+                    "higher_is_better": result.higher_is_better,
+                    "n_samples": result.n_samples,
+                    "n_missing": result.n_missing,
+                    "n_unparsed": result.n_unparsed,
+                    "task_version": result.provenance.get("task_version"),
+                    "data_fingerprint": result.provenance.get("data_fingerprint"),
+                }
+            )
         if final_dir.exists():
             shutil.rmtree(final_dir)
         staging.rename(final_dir)

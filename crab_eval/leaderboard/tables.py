@@ -88,12 +88,18 @@ def format_params(count: int | None) -> str:
 
 def _identity(row: Row) -> list[Cell]:
     source = f"{row.source} ({row.source_label})" if row.source_label else row.source
-    return [Cell(row.model, sort=row.model.lower(), link=f"prov-{row.id}"), Cell(source, sort=source),
-            Cell(row.variant, sort=row.variant)]
+    return [
+        Cell(row.model, sort=row.model.lower(), link=f"prov-{row.id}"),
+        Cell(source, sort=source),
+        Cell(row.variant, sort=row.variant),
+    ]
 
 
-_IDENTITY_HEADERS = [Header("Model"), Header("Source", title="rescored by crab-eval, or reported by a paper"),
-                     Header("Variant", title="unified (one model for all tasks) or single-task")]
+_IDENTITY_HEADERS = [
+    Header("Model"),
+    Header("Source", title="rescored by crab-eval, or reported by a paper"),
+    Header("Variant", title="unified (one model for all tasks) or single-task"),
+]
 
 
 def build_tables(rows: list[Row]) -> list[Table]:
@@ -101,52 +107,81 @@ def build_tables(rows: list[Row]) -> list[Table]:
     rates = win_rates(rows, cols)
     tables = []
     summary = Table(
-        "Summary", "summary",
-        [*_IDENTITY_HEADERS, Header("Coverage", True, f"columns with a main-metric value, of {len(cols)}"),
-         Header("Mean win rate", True, "mean over columns of the share of other rows of the same source beaten"),
-         Header("Parameters", True), Header("LLM backbone"), Header("Date")],
+        "Summary",
+        "summary",
+        [
+            *_IDENTITY_HEADERS,
+            Header("Coverage", True, f"columns with a main-metric value, of {len(cols)}"),
+            Header("Mean win rate", True, "mean over columns of the share of other rows of the same source beaten"),
+            Header("Parameters", True),
+            Header("LLM backbone"),
+            Header("Date"),
+        ],
         note="Mean win rate: over the columns a row has, the share of other rows it beats on the main metric (ties "
-             "count half), compared within its source only — rescored rows with rescored rows, reported rows with "
-             "reported rows — since each paper scored its numbers with its own code.",
+        "count half), compared within its source only — rescored rows with rescored rows, reported rows with "
+        "reported rows — since each paper scored its numbers with its own code.",
     )
     for row in rows:
         rate = rates[row.id]
         params = row.provenance.get("parameters")
-        summary.rows.append(TableRow(row.id, row.source, row.variant, [
-            *_identity(row),
-            Cell(f"{coverage(row, cols)}/{len(cols)}", sort=coverage(row, cols)),
-            Cell(MISSING if rate is None else f"{rate:.1f}", sort=rate),
-            Cell(format_params(params), sort=params),
-            Cell(row.provenance.get("LLM backbone") or MISSING, sort=row.provenance.get("LLM backbone")),
-            Cell(row.provenance.get("date") or MISSING, sort=row.provenance.get("date")),
-        ]))
+        summary.rows.append(
+            TableRow(
+                row.id,
+                row.source,
+                row.variant,
+                [
+                    *_identity(row),
+                    Cell(f"{coverage(row, cols)}/{len(cols)}", sort=coverage(row, cols)),
+                    Cell(MISSING if rate is None else f"{rate:.1f}", sort=rate),
+                    Cell(format_params(params), sort=params),
+                    Cell(row.provenance.get("LLM backbone") or MISSING, sort=row.provenance.get("LLM backbone")),
+                    Cell(row.provenance.get("date") or MISSING, sort=row.provenance.get("date")),
+                ],
+            )
+        )
     tables.append(summary)
     families = [name for name, _ in FAMILIES] + [OTHER_FAMILY]
     for family in families:
         fcols = [c for c in cols if family_of(c[0]) == family]
         if not fcols:
             continue
-        table = Table(family, "family-" + slug(family),
-                      [*_IDENTITY_HEADERS,
-                       *(Header(column_label(t, s, main_metric(t, s), rows), True) for t, s in fcols),
-                       Header("Coverage", True)],
-                      note="Main metric per task; hover a value for its notes.")
+        table = Table(
+            family,
+            "family-" + slug(family),
+            [
+                *_IDENTITY_HEADERS,
+                *(Header(column_label(t, s, main_metric(t, s), rows), True) for t, s in fcols),
+                Header("Coverage", True),
+            ],
+            note="Main metric per task; hover a value for its notes.",
+        )
         for row in rows:
             vals = [row.main_value(c) for c in fcols]
             if all(v is None for v in vals):
                 continue
             n = sum(v is not None for v in vals)
-            table.rows.append(TableRow(row.id, row.source, row.variant,
-                                       [*_identity(row), *map(value_cell, vals), Cell(f"{n}/{len(fcols)}", sort=n)]))
+            table.rows.append(
+                TableRow(
+                    row.id,
+                    row.source,
+                    row.variant,
+                    [*_identity(row), *map(value_cell, vals), Cell(f"{n}/{len(fcols)}", sort=n)],
+                )
+            )
         tables.append(table)
     tables.append(transfer_table(rows, cols))
     for task, split in cols:
-        metrics = sorted({m for row in rows for (t, s, m) in row.values if (t, s) == (task, split)},
-                         key=lambda m: (m != main_metric(task, split), m))
+        metrics = sorted(
+            {m for row in rows for (t, s, m) in row.values if (t, s) == (task, split)},
+            key=lambda m: (m != main_metric(task, split), m),
+        )
         title = f"All metrics: {task}" + ("" if split == default_split(task) else f" {split}")
-        table = Table(title, "metrics-" + slug(f"{task}-{split}"),
-                      [*_IDENTITY_HEADERS, *(Header(column_label(task, split, m, rows), True) for m in metrics)],
-                      collapsed=True)
+        table = Table(
+            title,
+            "metrics-" + slug(f"{task}-{split}"),
+            [*_IDENTITY_HEADERS, *(Header(column_label(task, split, m, rows), True) for m in metrics)],
+            collapsed=True,
+        )
         for row in rows:
             vals = [row.values.get((task, split, m)) for m in metrics]
             if any(v is not None for v in vals):
@@ -159,24 +194,37 @@ def transfer_table(rows: list[Row], cols: list[tuple[str, str]]) -> Table:
     pairs = transfer(rows, cols)
     tcols = [c for c in cols if any(c in deltas for _row, deltas in pairs)]
     table = Table(
-        "Transfer: unified minus single-task", "transfer",
-        [*_IDENTITY_HEADERS, *(Header(f"Δ {column_label(t, s, main_metric(t, s), rows)}", True) for t, s in tcols),
-         Header("Positive transfer", True, "tasks where the unified model beats its single-task runs"),
-         Header("Mean Δ", True)],
+        "Transfer: unified minus single-task",
+        "transfer",
+        [
+            *_IDENTITY_HEADERS,
+            *(Header(f"Δ {column_label(t, s, main_metric(t, s), rows)}", True) for t, s in tcols),
+            Header("Positive transfer", True, "tasks where the unified model beats its single-task runs"),
+            Header("Mean Δ", True),
+        ],
         note="Main metric of the unified model minus that of the same entry's single-task runs, sign-adjusted so "
-             "that > 0 means joint training helped. Only entries that include their single-task runs appear. "
-             "A simple difference of point estimates, without confidence intervals.",
+        "that > 0 means joint training helped. Only entries that include their single-task runs appear. "
+        "A simple difference of point estimates, without confidence intervals.",
     )
     for row, deltas in pairs:
-        cells = [Cell(MISSING) if c not in deltas else Cell(f"{deltas[c]:+.2f}", sort=round(deltas[c], 6))
-                 for c in tcols]
+        cells = [
+            Cell(MISSING) if c not in deltas else Cell(f"{deltas[c]:+.2f}", sort=round(deltas[c], 6)) for c in tcols
+        ]
         positive = sum(d > 0 for d in deltas.values())
         mean = sum(deltas.values()) / len(deltas) if deltas else None
-        table.rows.append(TableRow(row.id, row.source, row.variant, [
-            *_identity(row), *cells,
-            Cell(f"{positive}/{len(deltas)}", sort=positive),
-            Cell(MISSING if mean is None else f"{mean:+.2f}", sort=mean),
-        ]))
+        table.rows.append(
+            TableRow(
+                row.id,
+                row.source,
+                row.variant,
+                [
+                    *_identity(row),
+                    *cells,
+                    Cell(f"{positive}/{len(deltas)}", sort=positive),
+                    Cell(MISSING if mean is None else f"{mean:+.2f}", sort=mean),
+                ],
+            )
+        )
     return table
 
 

@@ -148,8 +148,14 @@ def relations_manifest() -> dict[str, Any]:
     """The design as JSON-ready data: families with their names per task, and the relations."""
     families = {
         name: [
-            {"key": c.key, "shape": c.shape, "colour": list(c.colour), "waveform": c.waveform, "base_hz": c.base_hz,
-             "pattern": c.pattern}
+            {
+                "key": c.key,
+                "shape": c.shape,
+                "colour": list(c.colour),
+                "waveform": c.waveform,
+                "base_hz": c.base_hz,
+                "pattern": c.pattern,
+            }
             for c in specs
         ]
         for name, specs in FAMILIES.items()

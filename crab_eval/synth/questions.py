@@ -69,14 +69,19 @@ Maker = Callable[[_Ctx], Question | None]
 
 
 def q_heard_count(c: _Ctx) -> Question | None:
-    return Question(("Audio", "Counting"), "How many musical instruments were heard throughout the video?", (),
-                    NUMBER_WORDS[len(c.heard)])
+    return Question(
+        ("Audio", "Counting"),
+        "How many musical instruments were heard throughout the video?",
+        (),
+        NUMBER_WORDS[len(c.heard)],
+    )
 
 
 def q_sound_exists(c: _Ctx) -> Question | None:
     cls = c.pick_class(c.heard)
-    return Question(("Audio", "Counting"), "Is there a <Object> sound?", (NAMES_C[cls],),
-                    _yes(any(o.cls == cls for o in c.heard)))
+    return Question(
+        ("Audio", "Counting"), "Is there a <Object> sound?", (NAMES_C[cls],), _yes(any(o.cls == cls for o in c.heard))
+    )
 
 
 def _two_heard(c: _Ctx) -> tuple[SceneObject, SceneObject] | None:
@@ -92,8 +97,12 @@ def q_louder(c: _Ctx) -> Question | None:
     if pair is None or pair[0].gain == pair[1].gain:
         return None
     a, b = pair
-    return Question(("Audio", "Comparative"), "Is the <Object> louder than the <Object>?", (_name(a), _name(b)),
-                    _yes(a.gain > b.gain))
+    return Question(
+        ("Audio", "Comparative"),
+        "Is the <Object> louder than the <Object>?",
+        (_name(a), _name(b)),
+        _yes(a.gain > b.gain),
+    )
 
 
 def q_longer(c: _Ctx) -> Question | None:
@@ -101,20 +110,32 @@ def q_longer(c: _Ctx) -> Question | None:
     if pair is None or pair[0].audible.sum() == pair[1].audible.sum():
         return None
     a, b = pair
-    return Question(("Audio", "Comparative"), "Is the <Object> playing longer than the <Object>?",
-                    (_name(a), _name(b)), _yes(a.audible.sum() > b.audible.sum()))
+    return Question(
+        ("Audio", "Comparative"),
+        "Is the <Object> playing longer than the <Object>?",
+        (_name(a), _name(b)),
+        _yes(a.audible.sum() > b.audible.sum()),
+    )
 
 
 def q_count_class(c: _Ctx) -> Question | None:
     cls = c.pick_class(c.seen)
-    return Question(("Visual", "Counting"), "How many <Object> are in the entire video?", (NAMES_C[cls],),
-                    NUMBER_WORDS[sum(o.cls == cls for o in c.seen)])
+    return Question(
+        ("Visual", "Counting"),
+        "How many <Object> are in the entire video?",
+        (NAMES_C[cls],),
+        NUMBER_WORDS[sum(o.cls == cls for o in c.seen)],
+    )
 
 
 def q_seen_exists(c: _Ctx) -> Question | None:
     cls = c.pick_class(c.seen)
-    return Question(("Visual", "Counting"), "Is there a <Object> in the entire video?", (NAMES_C[cls],),
-                    _yes(any(o.cls == cls for o in c.seen)))
+    return Question(
+        ("Visual", "Counting"),
+        "Is there a <Object> in the entire video?",
+        (NAMES_C[cls],),
+        _yes(any(o.cls == cls for o in c.seen)),
+    )
 
 
 def q_neighbour(c: _Ctx) -> Question | None:
@@ -125,8 +146,12 @@ def q_neighbour(c: _Ctx) -> Question | None:
     sides = [s for s, j in (("left", i - 1), ("right", i + 1)) if 0 <= j < len(c.seen)]
     side = sides[int(c.rng.integers(len(sides)))]
     other = c.seen[i - 1 if side == "left" else i + 1]
-    return Question(("Visual", "Location"), "What is the instrument on the <LR> of <Object>?",
-                    (side, _name(c.seen[i])), _name(other))
+    return Question(
+        ("Visual", "Location"),
+        "What is the instrument on the <LR> of <Object>?",
+        (side, _name(c.seen[i])),
+        _name(other),
+    )
 
 
 def q_extreme(c: _Ctx) -> Question | None:
@@ -142,25 +167,41 @@ def q_always(c: _Ctx) -> Question | None:
     if not singles:
         return None
     obj = singles[int(c.rng.integers(len(singles)))]
-    return Question(("Audio-Visual", "Existential"), "Is the <Object> in the video always playing?", (_name(obj),),
-                    _yes(bool(obj.audible.all())))
+    return Question(
+        ("Audio-Visual", "Existential"),
+        "Is the <Object> in the video always playing?",
+        (_name(obj),),
+        _yes(bool(obj.audible.all())),
+    )
 
 
 def q_sound_from_video(c: _Ctx) -> Question | None:
     if not c.heard:
         return None
-    return Question(("Audio-Visual", "Existential"), "Is this sound from the instrument in the video?", (),
-                    _yes(all(o.on_screen for o in c.heard)))
+    return Question(
+        ("Audio-Visual", "Existential"),
+        "Is this sound from the instrument in the video?",
+        (),
+        _yes(all(o.on_screen for o in c.heard)),
+    )
 
 
 def q_sounding_count(c: _Ctx) -> Question | None:
-    return Question(("Audio-Visual", "Counting"), "How many instruments are sounding in the video?", (),
-                    NUMBER_WORDS[len(c.seen_heard)])
+    return Question(
+        ("Audio-Visual", "Counting"),
+        "How many instruments are sounding in the video?",
+        (),
+        NUMBER_WORDS[len(c.seen_heard)],
+    )
 
 
 def q_silent_count(c: _Ctx) -> Question | None:
-    return Question(("Audio-Visual", "Counting"), "How many instruments in the video did not sound from beginning "
-                    "to end?", (), NUMBER_WORDS[sum(not o.audible.any() for o in c.seen)])
+    return Question(
+        ("Audio-Visual", "Counting"),
+        "How many instruments in the video did not sound from beginning to end?",
+        (),
+        NUMBER_WORDS[sum(not o.audible.any() for o in c.seen)],
+    )
 
 
 def q_loudest_where(c: _Ctx) -> Question | None:
@@ -181,8 +222,12 @@ def q_left_louder(c: _Ctx) -> Question | None:
         return None
     order = ("left", "right") if c.rng.random() < 0.5 else ("right", "left")
     a, b = (left, right) if order[0] == "left" else (right, left)
-    return Question(("Audio-Visual", "Comparative"), "Is the instrument on the <LR> louder than the instrument on "
-                    "the <LR>?", order, _yes(a.gain > b.gain))
+    return Question(
+        ("Audio-Visual", "Comparative"),
+        "Is the instrument on the <LR> louder than the instrument on the <LR>?",
+        order,
+        _yes(a.gain > b.gain),
+    )
 
 
 def q_comes_in(c: _Ctx) -> Question | None:
@@ -203,12 +248,19 @@ def q_before_after(c: _Ctx) -> Question | None:
         return None
     ref = refs[int(c.rng.integers(len(refs)))]
     word = "before" if c.rng.random() < 0.5 else "after"
-    hits = [o for o in c.seen_heard if o is not ref and
-            (_onset(o) < _onset(ref) if word == "before" else _onset(o) > _onset(ref))]
+    hits = [
+        o
+        for o in c.seen_heard
+        if o is not ref and (_onset(o) < _onset(ref) if word == "before" else _onset(o) > _onset(ref))
+    ]
     if len({o.cls for o in hits}) != 1:
         return None
-    return Question(("Audio-Visual", "Temporal"), "Which instrument makes sounds <BA> the <Object>?",
-                    (word, _name(ref)), _name(hits[0]))
+    return Question(
+        ("Audio-Visual", "Temporal"),
+        "Which instrument makes sounds <BA> the <Object>?",
+        (word, _name(ref)),
+        _name(hits[0]),
+    )
 
 
 MAKERS: tuple[Maker, ...] = (

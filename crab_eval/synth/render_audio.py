@@ -82,7 +82,7 @@ def gate(mask: np.ndarray, n_samples: int) -> np.ndarray:
     # Moving average by cumulative sums (a long np.convolve is the slowest step of rendering otherwise).
     padded = np.concatenate([np.zeros(ramp // 2 + 1), env, np.zeros(ramp)])
     sums = np.cumsum(padded)
-    return (sums[ramp:ramp + n_samples] - sums[:n_samples]) / ramp
+    return (sums[ramp : ramp + n_samples] - sums[:n_samples]) / ramp
 
 
 def render_audio(scene: Scene) -> np.ndarray:

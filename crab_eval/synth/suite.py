@@ -126,8 +126,9 @@ def _write_annotations(task: str, root: Path, records: dict[str, list]) -> None:
         # dense rows are added to the eval files as rows of no scored split, for trainers that want them.
         evaluated = {s: dict(records[s]) for s in ("val", "test")}
         train = dict(records["train"])
-        extra = {m: [(f, a, b, lab) for f, ev in train.items() for lab, a, b in ev.get(m, ())]
-                 for m in ("audio", "visual")}
+        extra = {
+            m: [(f, a, b, lab) for f, ev in train.items() for lab, a, b in ev.get(m, ())] for m in ("audio", "visual")
+        }
         avvp_layout.write_dataset(root, evaluated, extra_audio=extra["audio"], extra_visual=extra["visual"])
         avvp_layout.write_train(root, ((f, avvp_layout.weak_labels(ev)) for f, ev in train.items()))
     elif task == "s4":
@@ -147,8 +148,9 @@ def _write_annotations(task: str, root: Path, records: dict[str, list]) -> None:
         raise KeyError(task)
 
 
-def build(out: str | Path, seed: int = 0, size: str = "tiny", jobs: int = 1,
-          tasks: tuple[str, ...] | None = None) -> dict[str, Any]:
+def build(
+    out: str | Path, seed: int = 0, size: str = "tiny", jobs: int = 1, tasks: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     """Write the suite under ``out`` (replacing what the suite wrote there before); returns the manifest."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
@@ -159,7 +161,9 @@ def build(out: str | Path, seed: int = 0, size: str = "tiny", jobs: int = 1,
     counts = {"train": spec.train, "val": spec.val, "test": spec.test}
     jobs_list = [
         (task, str(out / TASKS[task][1]), seed, split, i, spec.questions_per_video)
-        for task in chosen for split in SPLITS for i in range(counts[split])
+        for task in chosen
+        for split in SPLITS
+        for i in range(counts[split])
     ]
     for task in chosen:
         folder = out / TASKS[task][1]
@@ -176,8 +180,9 @@ def build(out: str | Path, seed: int = 0, size: str = "tiny", jobs: int = 1,
     for task in chosen:
         _write_annotations(task, out / TASKS[task][1], records[task])
     manifest = relations_manifest()
-    manifest.update({"seed": seed, "size": size, "clips_per_split": counts,
-                     "questions_per_video": spec.questions_per_video})
+    manifest.update(
+        {"seed": seed, "size": size, "clips_per_split": counts, "questions_per_video": spec.questions_per_video}
+    )
     manifest["tasks"] = {t: v for t, v in manifest["tasks"].items() if t in chosen}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     manifest["build_seconds"] = round(time.perf_counter() - start, 2)
