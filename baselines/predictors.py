@@ -199,7 +199,7 @@ def _blind(
         by_question[sample.instruction][answer] += 1
         by_type[_question_type(sample)][answer] += 1
     overall = _majority(Counter(answers))
-    used = Counter()
+    used: Counter[str] = Counter()
     chosen = []
     for sample in samples:
         if sample.instruction in by_question:

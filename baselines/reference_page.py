@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def write_fixtures(root: Path, seed: int = 0) -> dict[str, Path]:
             videos[split][f"{split[0]}{i:010d}_0_10"] = video
     avvp_layout.write_dataset(root / "avvp", videos)
     for task, writer in (("s4", avsbench.write_s4), ("ms3", avsbench.write_ms3)):
-        vids = []
+        vids: list[Any] = []
         for split, n in (("train", 4), ("test", 8)):
             n_frames = len(avsbench.frames_annotated(task, split))
             vids.extend(

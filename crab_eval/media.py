@@ -114,7 +114,7 @@ def log_mel_segments(wave: np.ndarray, cfg: FeatureConfig = DEFAULT_CONFIG) -> t
 def _resize(image: np.ndarray, size: int) -> torch.Tensor:
     from PIL import Image
 
-    resized = Image.fromarray(image).convert("RGB").resize((size, size), Image.BILINEAR)
+    resized = Image.fromarray(image).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     return torch.from_numpy(np.asarray(resized, np.float32) / 255.0).permute(2, 0, 1)
 
 

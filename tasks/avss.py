@@ -88,11 +88,11 @@ def read_label_png(path: str, split: str) -> np.ndarray:
     if split == "train":
         w, h = rgb.size
         ow, oh = (int(1.0 * w * SIDE / h), SIDE) if w > h else (SIDE, int(1.0 * h * SIDE / w))
-        rgb = rgb.resize((ow, oh), Image.NEAREST)
+        rgb = rgb.resize((ow, oh), Image.Resampling.NEAREST)
         x1, y1 = round((ow - SIDE) / 2.0), round((oh - SIDE) / 2.0)  # Python 3 round: half to even
         rgb = rgb.crop((x1, y1, x1 + SIDE, y1 + SIDE))
     else:
-        rgb = rgb.resize((SIDE, SIDE), Image.NEAREST)
+        rgb = rgb.resize((SIDE, SIDE), Image.Resampling.NEAREST)
     return colour_to_class(np.asarray(rgb))
 
 

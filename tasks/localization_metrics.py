@@ -37,7 +37,7 @@ THRESHOLDS = 0.05 * np.arange(21, dtype=np.float64)
 
 Bounds = tuple[int, int, int, int]  # (row0, row1, col0, col1), half-open, 0 <= row0 < row1 <= 224 (non-empty)
 
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # what sklearn.metrics.auc integrates with
+_trapezoid = np.trapezoid  # what sklearn.metrics.auc integrates with
 
 
 def slice_bounds(x1: int, y1: int, x2: int, y2: int) -> Bounds | None:
@@ -174,12 +174,12 @@ def _ciou_mask_group(gt: Sequence[Sequence[Bounds]], masks: np.ndarray, consensu
     for i, boxes in enumerate(gt):
         for r0, r1, c0, c1 in boxes:  # a few slices per sample
             count[i, r0:r1, c0:c1] += 1
-    count = count.reshape(len(gt), N_PIXELS)
-    covered = count >= 1
+    flat = count.reshape(len(gt), N_PIXELS)
+    covered = flat >= 1
     hit1 = np.count_nonzero(masks & covered, axis=1)
     n1 = np.count_nonzero(covered, axis=1)
     if consensus:  # GT x 2 = min(count, 2): 1 per covering box, up to 2
-        twice = count >= 2
+        twice = flat >= 2
         inter2 = hit1 + np.count_nonzero(masks & twice, axis=1)
         gsum2 = n1 + np.count_nonzero(twice, axis=1)
     else:  # GT x 2 = 2 where covered

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
-from PIL import Image
 
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.ref_avs import META, N_FRAMES, SIDE, mask_folder
@@ -60,24 +60,6 @@ class ExpressionTruth:
 
 def read_gt_mask(path: str) -> np.ndarray:
     """A mask as dataset_refavs.py reads it: cv2.imread (BGR), cv2.resize to 256x256 (bilinear), BGR2GRAY, > 0."""
-    try:
-        import cv2
-    except ImportError:
-        cv2 = None
-    if cv2 is None:
-        # Without OpenCV only the case needing no resize can be read exactly: a 256x256 grey PNG (BGR2GRAY of a
-        # replicated grey value is the value itself).
-        try:
-            with Image.open(path) as image:
-                if image.size == (SIDE, SIDE) and image.mode in ("L", "1"):
-                    return np.asarray(image.convert("L")) > 0
-        except FileNotFoundError:
-            raise AnnotationError("ground-truth mask not found", path) from None
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise AnnotationError(f"ground-truth mask is not a readable image ({exc})", path) from None
-        raise AnnotationError(
-            "reading this mask as the official loader does needs OpenCV (pip install opencv-python-headless)", path
-        )
     if not os.path.isfile(path):
         raise AnnotationError("ground-truth mask not found", path)
     image = cv2.imread(path)
@@ -190,14 +172,14 @@ class RefAVSTask(Task):
         samples = []
         for sample_id, row in rows:
             folder = Path("media") / mask_folder(row["uid"])
-            counts = None if split == NULL_SPLIT else tuple(truth[p] for p in self._gt_paths(data_dir, row))
+            row_truth = None if split == NULL_SPLIT else tuple(truth[p] for p in self._gt_paths(data_dir, row))
             instruction = INSTRUCTION.format(exp=row["exp"])
             answer = ANSWER.format(exp=row["exp"])
             samples.append(
                 Sample(
                     id=sample_id,
                     instruction=instruction,
-                    target=ExpressionTruth(counts),
+                    target=ExpressionTruth(row_truth),
                     group=mask_folder(row["uid"]),
                     media={
                         "frames": [str(folder / "frames" / f"{i}.jpg") for i in range(N_FRAMES)],

@@ -277,7 +277,10 @@ class UnAVTask(Task):
         for i, item in enumerate(items):
             # The common case is checked with cheap type tests; anything odd goes to the detailed checks.
             if type(item) is dict and 3 <= len(item) <= 4:
-                label, start, end, score = item.get("label"), item.get("start"), item.get("end"), item.get("score", 1.0)
+                label: Any = item.get("label")
+                start: Any = item.get("start")
+                end: Any = item.get("end")
+                score: Any = item.get("score", 1.0)
                 if (
                     (len(item) == 3 or "score" in item)
                     and type(start) in _NUMBER_TYPES

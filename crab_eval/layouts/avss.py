@@ -79,7 +79,7 @@ def write_color_png(path: Path, label_map: np.ndarray, size: tuple[int, int] | N
     else:
         image = Image.fromarray(palette(256)[lab], mode="RGB")
     if size is not None:
-        image = image.resize(size, Image.NEAREST)
+        image = image.resize(size, Image.Resampling.NEAREST)
     image.save(path, format="PNG")
     return path
 
