@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,10 @@ def test_result_file_round_trip_and_reaggregation(data_dir: Path, tmp_path: Path
     # The per-sample stats alone give the metrics back.
     assert get_task("toy").aggregate(result.samples) == saved["metrics"]
     assert not list(out.parent.glob(".*.tmp"))
+    # written as a plain open() would write it, not owner-only like the temporary file
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_fingerprint_changes_with_annotation_content(data_dir: Path, tmp_path: Path) -> None:
