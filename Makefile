@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test lint bench clean
+.PHONY: install test lint bench demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py
+
+# The whole job on SynthAV (docs/demo.md): synthesise, train, predict, score, transfer tables. Resumable.
+demo: $(STAMP)
+	$(BIN)/crab-eval demo --out out/demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

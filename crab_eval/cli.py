@@ -16,7 +16,8 @@ from crab_eval.errors import CrabEvalError
 
 # Order is the order of ``crab-eval --help``.
 COMMANDS = (
-    "tasks", "score", "validate", "transfer", "compare", "affinity", "submit", "baseline", "leaderboard", "synth", "train", "predict",
+    "tasks", "score", "validate", "transfer", "compare", "affinity", "submit", "baseline", "leaderboard", "synth",
+    "train", "predict", "demo",
 )
 
 EPILOG = """\

@@ -110,7 +110,7 @@ class TransferReport:
             "delta_m": {
                 "variant": DELTA_M_VARIANT,
                 "value": self.delta_m,
-                "ci": list(self.delta_m_ci),
+                "ci": _finite(list(self.delta_m_ci)),
                 "tasks": self.delta_m_tasks,
             },
             "nt_percent": self.nt_percent,

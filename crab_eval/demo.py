@@ -1,0 +1,337 @@
+"""``crab-eval demo``: the whole job end to end on SynthAV, small enough for a laptop CPU.
+
+Stages (each skipped on a rerun when its outputs exist, so an interrupted demo resumes):
+
+1. ``data/``: synthesise the demo tasks of SynthAV (``crab_eval.synth.suite.build``).
+2. ``runs/``: train one single-task model per task and one unified model per adapter (``lora``, ``ilora``) on all
+   of them, and write their predictions on each task's test split (``predictions/<model>/<task>.jsonl``). Jobs
+   run in ``jobs`` worker processes of one thread each (tiny matrices: threads do not pay; processes do).
+3. ``results/``: score every prediction file (``crab-eval score``'s engine), with the run information (model,
+   variant, adapter, seed, steps); also the trivial baselines (majority, prior) of ``crab_eval.baselines``.
+4. ``transfer_<adapter>/``: single vs unified-<adapter> transfer tables (``crab_eval.transfer``), the per-task chart,
+   the affinity heatmaps logged by the unified run and the affinity-vs-transfer rank correlation.
+
+Budget: a single-task run takes ``steps`` steps of ``batch_size`` examples; a unified run on T tasks takes
+``T * steps`` steps with equal task weights, so every task is seen about as often in both arms (the same number of
+examples per task: "same epochs"). The comparison therefore asks what sharing the model with the other tasks does,
+not what more training does. docs/demo.md has the design and how to read the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from crab_eval.errors import CrabEvalError
+
+# The planted conflict (ave + synth_ave_swap) and the shared-skill group (ave, avvp, s4) of SynthAV
+# (crab_eval/synth/config.py RELATIONS). The null pair (ms3, music_avqa) is left out of the default: it would add
+# two single-task runs and a third of the unified budget for a relation whose expected verdict is "neutral".
+DEMO_TASKS = ("ave", "synth_ave_swap", "avvp", "s4")
+ADAPTERS = ("lora", "ilora")
+# AVVP's official layout has dense labels for val and test only (train is weakly labelled): train on val.
+TRAIN_SPLIT = {"avvp": "val"}
+TEST_SPLIT = "test"
+BASELINES = ("majority", "prior")
+# Single-task steps per size (unified runs take len(tasks) times as many).
+STEPS = {"tiny": 60, "small": 1000}
+
+# A small AV-LLM (docs/model.md): 2-layer Llama of width 128, 2 Q-Former queries per segment, 32x32 frames and
+# 32-band log-mels. Measured on 2 busy cores: ~0.15-0.3 s a step of 8 examples on one thread.
+MODEL = {
+    "hidden_size": 128, "intermediate_size": 256, "layers": 2, "heads": 4, "kv_heads": 2, "vocab_size": 1024,
+    "train_embeddings": True, "queries": 2, "projector_dim": 64, "mask_train_size": 32,
+    "audio_encoder": {"dim": 32}, "visual_encoder": {"dim": 32, "grid": 4},
+}  # fmt: skip
+FEATURES = {"n_mels": 32, "frames_per_segment": 16, "image_size": 32}
+
+
+@dataclass
+class DemoPlan:
+    out: Path
+    size: str = "small"
+    seed: int = 0
+    tasks: tuple[str, ...] = DEMO_TASKS
+    steps: int | None = None  # single-task steps; None: STEPS[size]
+    batch_size: int = 8
+    lr: float = 3e-3
+    jobs: int = 2
+    n_boot: int = 1000
+    max_new_tokens: int = 64
+    adapters: tuple[str, ...] = ADAPTERS
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.steps is None:
+            self.steps = STEPS[self.size]
+        if self.steps < 1 or self.jobs < 1 or self.n_boot < 1:
+            raise CrabEvalError("demo: steps, jobs and bootstrap must be at least 1")
+        unknown = set(self.tasks) - set(DEMO_TASKS) - {"ms3", "music_avqa"}
+        if unknown:
+            raise CrabEvalError(f"demo: tasks must come from SynthAV, got {sorted(unknown)}")
+
+    def data_dir(self, task: str) -> Path:
+        from crab_eval.synth.config import TASKS
+
+        return self.out / "data" / TASKS[task][1]
+
+    def models(self) -> list[tuple[str, tuple[str, ...], str]]:
+        """(name, tasks, adapter kind): unified runs first (the longest jobs start first)."""
+        unified = [(f"unified_{kind}", self.tasks, kind) for kind in self.adapters]
+        single = [(f"single_{task}", (task,), "lora") for task in self.tasks]
+        return unified + single
+
+    def total_steps(self, tasks: tuple[str, ...]) -> int:
+        assert self.steps is not None, "DemoPlan.steps is resolved from the size before planning"
+        return self.steps * len(tasks)
+
+
+def features(task: Any, data_dir: Path, sample: Any) -> Any:
+    """The demo's features callable (named in its run configs as ``crab_eval.demo:features``): the standard media
+    loaders at the demo's small resolution, cached beside the suite (``<suite>/.features``)."""
+    from crab_eval.media import FeatureCache, FeatureConfig, sample_features
+
+    root = next((p for p in Path(data_dir).resolve().parents if (p / "synth_config.json").is_file()), None)
+    cache = _CACHES.setdefault(str(root), FeatureCache(root / ".features")) if root is not None else None
+    return sample_features(task, data_dir, sample, cache=cache, config=FeatureConfig(**FEATURES))
+
+
+_CACHES: dict[str, Any] = {}
+
+
+def run_config(plan: DemoPlan, name: str, tasks: tuple[str, ...], kind: str) -> dict[str, Any]:
+    steps = plan.total_steps(tasks)
+    unified = len(tasks) > 1
+    return {
+        "run_dir": str(plan.out / "runs" / name),
+        "seed": plan.seed,
+        "resume": True,
+        "tasks": [
+            {"task": t, "data": str(plan.data_dir(t)), "split": TRAIN_SPLIT.get(t, "train"), "weight": 1.0}
+            for t in tasks
+        ],
+        "model": MODEL,
+        "adapter": {"kind": kind, "r": 8, "alpha": 16, "dropout": 0.05, "heads": 3},
+        "train": {
+            "steps": steps, "batch_size": plan.batch_size, "lr": plan.lr, "warmup_ratio": 0.05,
+            "schedule": "cosine", "checkpoint_every": max(1, steps // 2), "log_every": 1,
+            "router_log_every": max(1, steps // 10) if kind == "ilora" else 0,
+            "affinity_every": max(1, steps // 8) if unified else 0, "affinity_batch": 4,
+            "features": "crab_eval.demo:features",
+        },
+    }  # fmt: skip
+
+
+# ---- worker side -------------------------------------------------------------------------------------------------
+def _trained(run_dir: Path, steps: int) -> bool:
+    return (run_dir / "checkpoints" / f"step-{steps:07d}" / "state.json").is_file()
+
+
+def model_job(config: dict[str, Any], predictions: dict[str, tuple[str, str]], max_new_tokens: int) -> dict:
+    """Train (unless finished) and predict every task (unless written). Runs in a one-thread worker process."""
+    import torch
+
+    torch.set_num_threads(1)
+    from crab_eval.model.config import config_from_dict
+    from crab_eval.model.predict import predict
+    from crab_eval.model.train import train
+
+    run_dir = Path(config["run_dir"])
+    name = run_dir.name
+    timing: dict[str, float] = {}
+    if not _trained(run_dir, config["train"]["steps"]):
+        start = time.perf_counter()
+        train(config_from_dict(config), progress=False)
+        timing["train"] = time.perf_counter() - start
+    for task, (data, out) in predictions.items():
+        if Path(out).is_file():
+            continue
+        start = time.perf_counter()
+        n = predict(run_dir, task, data, TEST_SPLIT, out, max_new_tokens=max_new_tokens, progress=False)
+        timing[f"predict {task}"] = time.perf_counter() - start
+        print(f"  [predict] {name} on {task}: {n} samples in {timing[f'predict {task}']:.0f} s", flush=True)
+    return {"name": name, "timing": timing}
+
+
+# ---- main side -----------------------------------------------------------------------------------------------------
+def _prefixed(prefix: str) -> Callable[[str], None]:
+    """A progress callback that prints each line behind ``prefix``."""
+    return lambda line: _say(prefix + line)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def synth_stage(plan: DemoPlan) -> None:
+    from crab_eval.synth.suite import MANIFEST, build
+
+    manifest_path = plan.out / "data" / MANIFEST
+    if manifest_path.is_file():
+        m = json.loads(manifest_path.read_text())
+        if m.get("seed") == plan.seed and m.get("size") == plan.size and set(m.get("tasks", ())) == set(plan.tasks):
+            _say(f"[1/4 synth] {manifest_path.parent} exists (seed {plan.seed}, {plan.size}): skipped")
+            return
+    _say(f"[1/4 synth] SynthAV {plan.size}, seed {plan.seed}, tasks {', '.join(plan.tasks)} ...")
+    start = time.perf_counter()
+    build(plan.out / "data", seed=plan.seed, size=plan.size, jobs=plan.jobs, tasks=plan.tasks)
+    plan.timings["synth"] = time.perf_counter() - start
+    _say(f"[1/4 synth] done in {plan.timings['synth']:.0f} s")
+
+
+def _last_step(log: Path) -> int:
+    """The step of the last line of a train log (read from the end: logs grow to thousands of lines)."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 400))
+            lines = handle.read().decode("utf-8", "replace").strip().splitlines()
+        return int(json.loads(lines[-1])["step"]) if lines else 0
+    except (OSError, ValueError, KeyError, IndexError):
+        return 0
+
+
+def models_stage(plan: DemoPlan) -> None:
+    """Train and predict, ``plan.jobs`` models at a time, with one progress bar over all training steps."""
+    from tqdm.auto import tqdm
+
+    jobs = []
+    for name, tasks, kind in plan.models():
+        config = run_config(plan, name, tasks, kind)
+        preds = {t: (str(plan.data_dir(t)), str(plan.out / "predictions" / name / f"{t}.jsonl")) for t in tasks}
+        todo = not _trained(Path(config["run_dir"]), config["train"]["steps"])
+        todo = todo or any(not Path(out).is_file() for _, out in preds.values())
+        if todo:
+            jobs.append((name, config, preds))
+    total = sum(plan.total_steps(tasks) for _, tasks, _ in plan.models())
+    if not jobs:
+        _say("[2/4 train+predict] every model is trained and has its predictions: skipped")
+        return
+    _say(f"[2/4 train+predict] {len(jobs)} model(s) to do with {plan.jobs} worker(s): "
+         + ", ".join(name for name, _, _ in jobs))  # fmt: skip
+    start = time.perf_counter()
+    logs = {name: Path(cfg["run_dir"]) / "train_log.jsonl" for name, cfg, _ in jobs}
+    done_before = total - sum(cfg["train"]["steps"] for _, cfg, _ in jobs)
+    bar = tqdm(total=total, initial=done_before, desc="train steps (all models)", unit="step", smoothing=0.05)
+    with ProcessPoolExecutor(max_workers=plan.jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(model_job, cfg, preds, plan.max_new_tokens): name for name, cfg, preds in jobs}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+            bar.n = done_before + sum(_last_step(log) for log in logs.values())
+            bar.refresh()
+            for future in finished:
+                result = future.result()  # a worker's error surfaces here
+                for key, seconds in result["timing"].items():
+                    plan.timings[f"{result['name']} {key}"] = seconds
+                bar.write(f"  [done] {result['name']} ({time.perf_counter() - start:.0f} s since start)")
+    bar.close()
+    plan.timings["train+predict"] = time.perf_counter() - start
+
+
+def result_path(plan: DemoPlan, model: str, task: str) -> Path:
+    return plan.out / "results" / model / f"{task}.json"
+
+
+def _complete(path: Path) -> bool:
+    from crab_eval.results import read_result
+
+    try:
+        read_result(path)
+    except CrabEvalError:
+        return False
+    return True
+
+
+def score_stage(plan: DemoPlan) -> None:
+    from crab_eval.baselines.predictors import write_baseline
+    from crab_eval.results import write_result
+    from crab_eval.scoring import score
+
+    start = time.perf_counter()
+    n_new = 0
+    for name, tasks, kind in plan.models():
+        variant = "unified" if len(tasks) > 1 else "single"
+        run = {"model": f"synthav-demo-{name}", "variant": variant, "adapter": kind, "seed": plan.seed,
+               "steps": plan.total_steps(tasks), "tasks": ",".join(tasks), "suite_size": plan.size}  # fmt: skip
+        for task in tasks:
+            path = result_path(plan, name, task)
+            if _complete(path):
+                continue
+            preds = plan.out / "predictions" / name / f"{task}.jsonl"
+            write_result(score(task, plan.data_dir(task), TEST_SPLIT, preds, run=run), path)
+            n_new += 1
+    for kind in BASELINES:
+        for task in plan.tasks:
+            path = result_path(plan, f"baseline_{kind}", task)
+            if _complete(path):
+                continue
+            preds = plan.out / "predictions" / f"baseline_{kind}" / f"{task}.jsonl"
+            write_baseline(task, plan.data_dir(task), kind, preds, split=TEST_SPLIT,
+                           train_split=TRAIN_SPLIT.get(task, "train"), seed=plan.seed)  # fmt: skip
+            run = {"model": f"baseline-{kind}", "variant": "baseline", "seed": plan.seed}
+            write_result(score(task, plan.data_dir(task), TEST_SPLIT, preds, run=run), path)
+            n_new += 1
+    plan.timings["score"] = time.perf_counter() - start
+    _say(f"[3/4 score] {n_new} result file(s) written, the rest existed ({plan.timings['score']:.1f} s)")
+
+
+def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
+    """Per adapter: the transfer table (+ chart) and the affinity outputs; returns the reports by adapter."""
+    from crab_eval.demo_report import affinity_outputs
+    from crab_eval.results import read_result
+    from crab_eval.transfer import compute_transfer
+    from crab_eval.transfer_report import to_text, write_outputs
+
+    reports = {}
+    for kind in plan.adapters:
+        out = plan.out / f"transfer_{kind}"
+        single = [read_result(result_path(plan, f"single_{t}", t)) for t in plan.tasks]
+        unified = [read_result(result_path(plan, f"unified_{kind}", t)) for t in plan.tasks]
+        start = time.perf_counter()
+        report = compute_transfer(
+            single, unified, n_boot=plan.n_boot, seed=plan.seed, progress=_prefixed(f"  [transfer {kind}] ")
+        )
+        write_outputs(report, out)
+        _say(f"\n[4/4 transfer] single vs unified-{kind} ({time.perf_counter() - start:.0f} s):")
+        _say(to_text(report))
+        for line in affinity_outputs(plan.out / "runs" / f"unified_{kind}", report, out):
+            _say(line)
+        reports[kind] = report
+    return reports
+
+
+def run_demo(plan: DemoPlan, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every stage in order; returns the summary written to ``out/demo_summary.json``."""
+    from crab_eval.demo_report import score_table, write_summary
+
+    start = time.perf_counter()
+    plan.out.mkdir(parents=True, exist_ok=True)
+    synth_stage(plan)
+    models_stage(plan)
+    score_stage(plan)
+    reports = transfer_stage(plan)
+    plan.timings["total"] = time.perf_counter() - start
+    table, rows = score_table(plan)
+    _say("\nMain metric per model on each test split (baselines: crab_eval.baselines):")
+    _say(table)
+    summary = write_summary(plan, reports, rows)
+    _say(f"\ndemo finished in {plan.timings['total']:.0f} s; outputs under {plan.out}")
+    return summary
+
+
+def plan_dict(plan: DemoPlan) -> dict[str, Any]:
+    data = asdict(plan)
+    data["out"] = str(plan.out)
+    data["tasks"] = list(plan.tasks)
+    data["adapters"] = list(plan.adapters)
+    data.pop("timings")
+    return data
