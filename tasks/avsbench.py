@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.gt_cache import cached_decode
 from crab_eval.layouts.avsbench import MS3_DATA, MS3_META, S4_DATA, S4_META, frames_annotated
 from crab_eval.registry import register_task
 from crab_eval.tasks.base import MetricSpec, Sample, Task
@@ -29,9 +30,10 @@ from crab_eval.tasks.mask_metrics import (
     empty_counts,
     float32_sum,
     fmeasure_levels,
-    masks_to_counts,
+    mask_to_counts,
     official_iou,
     overlap_counts,
+    parse_rle_strings,
 )
 
 # Crab's segmentation answer: 2 image scales x 3 tokens per scale (configs/unified_config.py image_scale_nums,
@@ -218,17 +220,12 @@ class _AVSBenchTask(Task):
             media_root = mask_root.parent.relative_to(data_dir)
         except ValueError:
             media_root = mask_root.parent
+        rows = self._rows(csv_path, split)
         root = str(mask_root)
+        paths = [self._mask_path(root, split, name, category, k) for name, category in rows for k in frames]
+        truths = self._cached_truths(data_dir, split, paths, frames)
         samples = []
-        for name, category in self._rows(csv_path, split):
-            paths = [self._mask_path(root, split, name, category, k) for k in frames]
-            masks = [_read_gt_mask(path, self.png_mode) for path in paths]
-            _check_gt_values(masks, paths, self.png_mode)
-            truth = VideoTruth(
-                frames=frames,
-                sizes=tuple((int(m.shape[0]), int(m.shape[1])) for m in masks),
-                counts=tuple(masks_to_counts(masks)),
-            )
+        for (name, category), truth in zip(rows, truths, strict=True):
             targets = [self._answer(category, k) for k in frames]
             samples.append(
                 Sample(
@@ -246,6 +243,32 @@ class _AVSBenchTask(Task):
                 )
             )
         return samples
+
+    def _decode_frame(self, path: str) -> list[Any]:
+        """One ground-truth PNG as the cache stores it: [height, width, COCO counts string] (checked 0/255)."""
+        mask = _read_gt_mask(path, self.png_mode)
+        _check_gt_values([mask], [path], self.png_mode)
+        return [int(mask.shape[0]), int(mask.shape[1]), counts_to_string(mask_to_counts(mask))]
+
+    def _cached_truths(self, data_dir: Path, split: str, paths: list[str], frames: tuple[int, ...]) -> list[VideoTruth]:
+        """Each video's truth from the decoded-GT cache (crab_eval/gt_cache.py); a cached value that does not
+        parse into masks of its size (a damaged cache) is decoded again, never an error."""
+        for refresh in (False, True):
+            values = cached_decode(self.id, self.version, split, data_dir, paths, self._decode_frame, refresh=refresh)
+            try:
+                sizes = [(int(v[0]), int(v[1])) for v in values]
+                counts = parse_rle_strings([v[2] for v in values])
+                if counts_fit(counts, [h * w for h, w in sizes]):
+                    break
+            except (PredictionError, TypeError, ValueError, IndexError, AttributeError):
+                pass
+            if refresh:
+                raise RuntimeError("decoded ground truth does not round-trip")  # a bug, not a data problem
+        n = len(frames)
+        return [
+            VideoTruth(frames=frames, sizes=tuple(sizes[i : i + n]), counts=tuple(counts[i : i + n]))
+            for i in range(0, len(values), n)
+        ]
 
     # ---- text --------------------------------------------------------------------------------------------------
     def _answer(self, category: str, k: int) -> str:
@@ -323,6 +346,22 @@ class _AVSBenchTask(Task):
 
     def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return aggregate_batches(stats, self.eval_batch_videos)
+
+
+def counts_fit(counts: Sequence[Counts], areas: Sequence[int]) -> bool:
+    """Whether every run-length mask is non-negative and covers exactly its frame's pixels (checked at once):
+    how ``load`` tells a damaged ground-truth cache entry (crab_eval/gt_cache.py) from a good one."""
+    if len(counts) != len(areas):
+        return False
+    if not counts:
+        return True
+    lengths = np.array([c.size for c in counts], dtype=np.int64)
+    flat = np.concatenate(counts) if lengths.sum() else np.zeros(0, dtype=np.int64)
+    if flat.size and flat.min() < 0:
+        return False
+    running = np.concatenate(([0], np.cumsum(flat)))
+    ends = np.cumsum(lengths)
+    return bool(np.array_equal(running[ends] - running[ends - lengths], np.asarray(areas, dtype=np.int64)))
 
 
 def aggregate_batches(stats: Sequence[Mapping[str, Any]], batch_videos: int) -> dict[str, float]:

@@ -21,9 +21,10 @@ import numpy as np
 from PIL import Image
 
 from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.gt_cache import cached_decode
 from crab_eval.layouts.avss import FRAMES, LABEL2IDX, META, N_CLASSES, palette
 from crab_eval.registry import register_task
-from crab_eval.tasks.avsbench import MASK_TOKENS
+from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
 from crab_eval.tasks.base import MetricSpec, Sample, Task
 from crab_eval.tasks.mask_metrics import (
     Counts,
@@ -32,9 +33,9 @@ from crab_eval.tasks.mask_metrics import (
     counts_to_string,
     f_beta,
     first_overlap,
-    foreground_area,
     masks_to_counts,
     overlap_counts,
+    parse_rle_strings,
 )
 
 SIDE = 224  # config.py cfg.DATA.CROP_SIZE; test/val masks are resized to 224 x 224 (NEAREST)
@@ -217,19 +218,14 @@ class AVSSTask(Task):
     def load(self, data_dir: Path, split: str) -> list[Sample]:
         data_dir = Path(data_dir)
         names = self._class_names(data_dir)
+        rows = self._rows(data_dir, split)
+        per_video = [self._frame_paths(data_dir, row, split) for row in rows]
+        truths = self._cached_truths(data_dir, split, [p for paths in per_video for p in paths])
         samples = []
-        for row in self._rows(data_dir, split):
-            paths = self._frame_paths(data_dir, row, split)
-            labs = [read_label_png(path, split) for path in paths]
-            present = [np.flatnonzero(np.bincount(lab.ravel(), minlength=N_CLASSES)) for lab in labs]
-            counts = masks_to_counts([lab == c for lab, classes in zip(labs, present, strict=True) for c in classes])
-            frames, k = [], 0
-            for classes in present:
-                part = counts[k : k + len(classes)]
-                frames.append(
-                    FrameTruth(tuple(int(c) for c in classes), tuple(part), tuple(foreground_area(part).tolist()))
-                )
-                k += len(classes)
+        k = 0
+        for row, paths in zip(rows, per_video, strict=True):
+            frames = truths[k : k + len(paths)]
+            k += len(paths)
             base = Path(row["label"]) / row["uid"]
             n = len(frames)
             samples.append(
@@ -253,6 +249,39 @@ class AVSSTask(Task):
                 )
             )
         return samples
+
+    def _decode_frame(self, path: str, split: str) -> list[list[Any]]:
+        """One label PNG as the cache stores it: [[class, COCO counts string], ...] for the classes present."""
+        lab = read_label_png(path, split)
+        classes = np.flatnonzero(np.bincount(lab.ravel(), minlength=N_CLASSES))
+        counts = masks_to_counts([lab == c for c in classes])
+        return [[int(c), counts_to_string(m)] for c, m in zip(classes, counts, strict=True)]
+
+    def _cached_truths(self, data_dir: Path, split: str, paths: list[str]) -> list[FrameTruth]:
+        """Each frame's truth from the decoded-GT cache (crab_eval/gt_cache.py); a cached value that does not
+        parse into 224 x 224 masks of ascending valid classes (a damaged cache) is decoded again, never an error."""
+
+        def decode(path: str) -> list[list[Any]]:
+            return self._decode_frame(path, split)
+
+        for refresh in (False, True):
+            values = cached_decode(self.id, self.version, split, data_dir, paths, decode, refresh=refresh)
+            try:
+                classes = [tuple(int(c) for c, _ in v) for v in values]
+                counts = parse_rle_strings([text for v in values for _, text in v])
+                ok = all(list(c) == sorted(set(c)) and all(0 <= x < N_CLASSES for x in c) for c in classes)
+                if ok and counts_fit(counts, [SIDE * SIDE] * len(counts)):
+                    break
+            except (PredictionError, TypeError, ValueError, IndexError, AttributeError):
+                pass
+            if refresh:
+                raise RuntimeError("decoded ground truth does not round-trip")  # a bug, not a data problem
+        areas = _foreground_areas(counts)
+        frames, k = [], 0
+        for cls in classes:
+            frames.append(FrameTruth(cls, tuple(counts[k : k + len(cls)]), tuple(areas[k : k + len(cls)])))
+            k += len(cls)
+        return frames
 
     # ---- text --------------------------------------------------------------------------------------------------
     def prompt(self, sample: Sample) -> str:
@@ -400,6 +429,18 @@ class AVSSTask(Task):
 
     def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return aggregate_classes(stats, self.eval_batch_videos)
+
+
+def _foreground_areas(counts: Sequence[Counts]) -> list[int]:
+    """``foreground_area(counts).tolist()`` in one pass over all masks (the sum of each mask's odd runs)."""
+    if not counts:
+        return []
+    lengths = np.array([c.size for c in counts], dtype=np.int64)
+    flat = np.concatenate(counts)
+    position = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    running = np.concatenate(([0], np.cumsum(np.where(position % 2 == 1, flat, 0))))
+    ends = np.cumsum(lengths)
+    return (running[ends] - running[ends - lengths]).tolist()
 
 
 def _complement(counts: Counts) -> Counts:

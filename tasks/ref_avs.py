@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,9 +20,10 @@ import cv2
 import numpy as np
 
 from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.gt_cache import cached_decode
 from crab_eval.layouts.ref_avs import META, N_FRAMES, SIDE, mask_folder
 from crab_eval.registry import register_task
-from crab_eval.tasks.avsbench import MASK_TOKENS
+from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
 from crab_eval.tasks.base import MetricSpec, Sample, Task
 from crab_eval.tasks.mask_metrics import (
     Counts,
@@ -37,6 +37,7 @@ from crab_eval.tasks.mask_metrics import (
     mask_to_counts,
     official_iou,
     overlap_counts,
+    parse_rle_strings,
 )
 
 NULL_SPLIT = "test_n"
@@ -67,6 +68,11 @@ def read_gt_mask(path: str) -> np.ndarray:
         raise AnnotationError("ground-truth mask is not a readable image", path)
     image = cv2.resize(image, (SIDE, SIDE))
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) > 0
+
+
+def _decode_mask(path: str) -> str:
+    """One ground-truth PNG as the cache stores it: the COCO counts string of ``read_gt_mask``."""
+    return counts_to_string(mask_to_counts(read_gt_mask(path)))
 
 
 @register_task
@@ -165,10 +171,7 @@ class RefAVSTask(Task):
         if split != NULL_SPLIT:
             # Expressions on the same object share their 10 PNGs: read each file once (threads: cv2 frees the GIL).
             unique = list(dict.fromkeys(p for _, row in rows for p in self._gt_paths(data_dir, row)))
-            with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-                # run lengths right away: thousands of dense 256x256 masks would hold gigabytes
-                counts = list(pool.map(lambda p: mask_to_counts(read_gt_mask(p)), unique))
-            truth = dict(zip(unique, counts, strict=True))
+            truth = dict(zip(unique, self._cached_counts(data_dir, split, unique), strict=True))
         samples = []
         for sample_id, row in rows:
             folder = Path("media") / mask_folder(row["uid"])
@@ -196,6 +199,30 @@ class RefAVSTask(Task):
                 )
             )
         return samples
+
+    def _cached_counts(self, data_dir: Path, split: str, paths: list[str]) -> list[Counts]:
+        """Run lengths of each mask from the decoded-GT cache (crab_eval/gt_cache.py), stored as COCO counts
+        strings; a cached value that does not parse into a 256 x 256 mask (a damaged cache) is decoded again."""
+        for refresh in (False, True):
+            # misses decoded in threads (cv2 frees the GIL), to run lengths right away: thousands of dense
+            # 256x256 masks would hold gigabytes
+            values = cached_decode(
+                self.id,
+                self.version,
+                split,
+                data_dir,
+                paths,
+                _decode_mask,
+                workers=min(8, os.cpu_count() or 1),
+                refresh=refresh,
+            )
+            try:
+                counts = parse_rle_strings(values)
+                if counts_fit(counts, [SIDE * SIDE] * len(counts)):
+                    return counts
+            except (PredictionError, TypeError, ValueError, AttributeError):
+                pass
+        raise RuntimeError("decoded ground truth does not round-trip")  # a bug, not a data problem
 
     # ---- text --------------------------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
