@@ -10,7 +10,6 @@ Every quirk, and where it comes from: docs/tasks/avcap.md.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,11 +17,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.errors import PredictionError
 from crab_eval.layouts.avcap import split_path
 from crab_eval.registry import register_task
 from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
 from crab_eval.tasks.caption_metrics import bleu_counts, corpus_bleu4, corpus_cider, rouge_l
+from crab_eval.tasks.json_list import parse_json_list
 from crab_eval.tasks.ptb_tokenizer import tokenize_caption
 
 # Crab's training instruction (unified_dataset.py, train mode; Crab_Plus omni_dataset.py uses it too). Crab's own
@@ -32,46 +32,19 @@ INSTRUCTION = "Please describe this video and audio."
 _SPECIAL_RE = re.compile(r"^\s*<s>|</s>\s*$")
 
 
-def _read_entries(path: Path) -> list[tuple[str, str, str]]:
-    """(video_id, desc, tokenised desc) per element of a desc_*.json list, checked."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AnnotationError(f"not UTF-8 text ({exc.reason})", path) from None
-    try:
-        entries = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(f"malformed JSON: {exc.msg}", path, exc.lineno) from None
-    if not isinstance(entries, list):
-        raise AnnotationError('expected a JSON list of {"video_id", "desc"} objects', path, 1)
-    rows = []
-    for index, obj in enumerate(entries):
-        problem = None
-        if not isinstance(obj, dict):
-            problem = f"must be an object, got {type(obj).__name__}"
-        elif not isinstance(obj.get("video_id"), str) or not obj["video_id"].strip():
-            problem = f"'video_id' must be a non-empty string, got {obj.get('video_id')!r}"
-        elif not isinstance(obj.get("desc"), str):
-            problem = f"'desc' must be a string, got {obj.get('desc')!r}"
-        elif not (tokens := tokenize_caption(obj["desc"])):
-            # An empty reference would give an empty prediction ROUGE-L 1 and leave CIDEr without n-grams.
-            problem = f"'desc' {obj['desc']!r} has no words"
-        if problem:
-            raise AnnotationError(
-                f"entry {index}: {problem}", path, text.count("\n", 0, _element_offset(text, index)) + 1
-            )
-        rows.append((obj["video_id"], obj["desc"], tokens))
-    return rows
-
-
-def _element_offset(text: str, index: int) -> int:
-    """Character offset of element ``index`` of the (valid) top-level JSON list; only used to report an error."""
-    decoder, space = json.JSONDecoder(), re.compile(r"[ \t\n\r]*")
-    pos = space.match(text, text.index("[") + 1).end()  # type: ignore[union-attr]
-    for _ in range(index):
-        pos = decoder.raw_decode(text, pos)[1]
-        pos = space.match(text, space.match(text, pos).end() + 1).end()  # type: ignore[union-attr]  # past ','
-    return pos
+def _parse_caption(obj: Any) -> tuple[str, str, str]:
+    """(video_id, desc, tokenised desc) of one element of a desc_*.json list; ``ValueError`` says what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"must be an object, got {type(obj).__name__}")
+    if not isinstance(obj.get("video_id"), str) or not obj["video_id"].strip():
+        raise ValueError(f"'video_id' must be a non-empty string, got {obj.get('video_id')!r}")
+    if not isinstance(obj.get("desc"), str):
+        raise ValueError(f"'desc' must be a string, got {obj.get('desc')!r}")
+    tokens = tokenize_caption(obj["desc"])
+    if not tokens:
+        # An empty reference would give an empty prediction ROUGE-L 1 and leave CIDEr without n-grams.
+        raise ValueError(f"'desc' {obj['desc']!r} has no words")
+    return obj["video_id"], obj["desc"], tokens
 
 
 @register_task
@@ -101,7 +74,7 @@ class AvcapTask(Task):
         path = require_file(split_path(data_dir, split))
         # coco-caption groups annotations by video id: a video listed twice has two references.
         grouped: dict[str, list[tuple[str, str]]] = {}
-        for video_id, desc, tokens in _read_entries(path):
+        for video_id, desc, tokens in parse_json_list(path, _parse_caption, "entry", '{"video_id", "desc"} objects'):
             grouped.setdefault(video_id, []).append((desc, tokens))
         return [
             Sample(

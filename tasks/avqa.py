@@ -19,7 +19,7 @@ from crab_eval.layouts.avqa import N_CHOICES, QUESTION_TYPES, SPLIT_FILES, split
 from crab_eval.registry import register_task
 from crab_eval.tasks.answer_tags import extract_answer, format_answer, vocabulary_key
 from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
-from crab_eval.tasks.music_avqa import element_line, read_entries
+from crab_eval.tasks.json_list import parse_json_list
 
 # Question type (as the file spells it) -> metric name.
 TYPE_METRIC: dict[str, str] = {qtype: qtype.lower().replace(" ", "_") for qtype in QUESTION_TYPES}
@@ -108,13 +108,7 @@ class AvqaTask(Task):
     def load(self, data_dir: Path, split: str) -> list[Sample]:
         self.check_split(split)
         path = require_file(split_path(data_dir, split))
-        text, objects = read_entries(path)
-        parsed = []
-        for index, obj in enumerate(objects):
-            try:
-                parsed.append(_parse_entry(obj))
-            except ValueError as exc:
-                raise AnnotationError(f"question {index}: {exc}", path, element_line(text, index)) from None
+        parsed = parse_json_list(path, _parse_entry, "question", "question objects")
         try:
             ids = unique_ids([str(entry["id"]) for entry in parsed])
         except ValueError as exc:

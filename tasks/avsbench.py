@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,8 +199,9 @@ class _AVSBenchTask(Task):
         )
         return os.path.join(folder, f"{name}_{k}.png")
 
+    @abstractmethod
     def _media(self, media_root: Path, split: str, name: str, category: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """Official media paths of one video (the two AVSBench layouts differ)."""
 
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
         csv_path = self._csv_path(Path(data_dir))

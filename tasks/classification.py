@@ -21,6 +21,7 @@ from crab_eval.registry import register_task
 from crab_eval.tasks.answer_tags import extract_answer, normalize_space_case, vocabulary_key
 from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
 from crab_eval.tasks.classification_specs import METRIC_DESCRIPTIONS, SPECS, ClassificationSpec
+from crab_eval.tasks.json_list import parse_json_list
 
 # The internal prediction of a missing or unparsed answer: no label is empty, so it is wrong for every metric.
 NO_LABEL = ""
@@ -91,28 +92,22 @@ class ClassificationTask(Task):
         return [split_path(data_dir, split)]
 
     def load(self, data_dir: Path, split: str) -> list[Sample]:
-        # Imported here: music_avqa's JSON helpers are generic, and a module-level import would make the order in
-        # which the registry imports task modules matter.
-        from crab_eval.tasks.music_avqa import element_line, read_entries
-
         self.check_split(split)
         layout = self.spec.layout
         path = require_file(split_path(data_dir, split))
-        text, objects = read_entries(path)
-        rows: list[tuple[list[str], str]] = []
-        for index, obj in enumerate(objects):
-            try:
-                if not isinstance(obj, dict):
-                    raise ValueError(f"each element must be an object, got {type(obj).__name__}")
-                missing = [k for k in (*layout.media_keys, layout.label_key) if k not in obj]
-                if missing:
-                    raise ValueError(f"missing keys {missing}")
-                paths = [obj[k] for k in layout.media_keys]
-                if not all(isinstance(p, str) and p.strip() for p in paths):
-                    raise ValueError(f"media paths {list(layout.media_keys)} must be non-empty strings")
-                rows.append((paths, self._label(obj[layout.label_key])))
-            except ValueError as exc:
-                raise AnnotationError(f"sample {index}: {exc}", path, element_line(text, index)) from None
+
+        def parse(obj: Any) -> tuple[list[str], str]:
+            if not isinstance(obj, dict):
+                raise ValueError(f"each element must be an object, got {type(obj).__name__}")
+            missing = [k for k in (*layout.media_keys, layout.label_key) if k not in obj]
+            if missing:
+                raise ValueError(f"missing keys {missing}")
+            paths = [obj[k] for k in layout.media_keys]
+            if not all(isinstance(p, str) and p.strip() for p in paths):
+                raise ValueError(f"media paths {list(layout.media_keys)} must be non-empty strings")
+            return paths, self._label(obj[layout.label_key])
+
+        rows = parse_json_list(path, parse, "sample", "sample objects")
         labels = sorted({label for _, label in rows})
         index_: dict[str, str] = {}
         for label in labels:

@@ -9,8 +9,6 @@ See docs/tasks/music_avqa.md for every quirk.
 from __future__ import annotations
 
 import ast
-import json
-import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +21,7 @@ from crab_eval.layouts.music_avqa import ANSWER_VOCABULARY, split_path
 from crab_eval.registry import register_task
 from crab_eval.tasks.answer_tags import canonical_answer, extract_answer, format_answer, vocabulary_index
 from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
+from crab_eval.tasks.json_list import parse_json_list
 
 # (type[0], type[1]) as the official test loop compares them (exact, case-sensitive) -> per-group metric name.
 QTYPE_METRIC: dict[tuple[str, str], str] = {
@@ -54,7 +53,6 @@ METRIC_ORDER: tuple[str, ...] = (
 REQUIRED_KEYS = ("video_id", "question_id", "type", "question_content", "templ_values", "anser")
 QUESTION_MARKS = ("?", "\uff1f")  # 430 of the original test questions end in a full-width question mark
 INSTRUCTION = "Please answer this question: {question}"  # Crab dataset/unified_dataset.py, MUSIC-AVQA samples
-_JSON_SPACE = re.compile(r"[ \t\n\r]*")
 _VOCAB_INDEX = vocabulary_index(ANSWER_VOCABULARY)
 _VOCAB_SET = frozenset(ANSWER_VOCABULARY)
 
@@ -92,33 +90,6 @@ def _literal_list(raw: Any, key: str) -> list[str]:
     if value is None:
         raise ValueError(f"{key!r} must be a string holding a list of strings, got {raw!r}")
     return list(value)
-
-
-def read_entries(path: Path) -> tuple[str, list[Any]]:
-    """The text of ``path`` and its top-level JSON list."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AnnotationError(f"not UTF-8 text ({exc.reason})", path) from None
-    try:
-        entries = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(f"malformed JSON: {exc.msg}", path, exc.lineno) from None
-    if not isinstance(entries, list):
-        raise AnnotationError("expected a JSON list of question objects", path, 1)
-    return text, entries
-
-
-def element_line(text: str, index: int) -> int | None:
-    """The line where element ``index`` of the (valid) top-level JSON list starts; only called to report an error."""
-    decoder = json.JSONDecoder()
-    pos = _JSON_SPACE.match(text, 0).end() + 1  # type: ignore[union-attr]  # past '['
-    for _ in range(index):
-        pos = _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
-        pos = decoder.raw_decode(text, pos)[1]
-        pos = _JSON_SPACE.match(text, pos).end() + 1  # type: ignore[union-attr]  # past ','
-    pos = _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
-    return text.count("\n", 0, pos) + 1
 
 
 def _parse_entry(obj: Any) -> dict[str, Any]:
@@ -169,13 +140,7 @@ class MusicAVQA(Task):
     def load(self, data_dir: Path, split: str) -> list[Sample]:
         self.check_split(split)
         path = require_file(split_path(data_dir, split))
-        text, objects = read_entries(path)
-        parsed = []
-        for index, obj in enumerate(objects):
-            try:
-                parsed.append(_parse_entry(obj))
-            except ValueError as exc:
-                raise AnnotationError(f"question {index}: {exc}", path, element_line(text, index)) from None
+        parsed = parse_json_list(path, _parse_entry, "question", "question objects")
         try:
             ids = unique_ids([str(entry["question_id"]) for entry in parsed])
         except ValueError as exc:
