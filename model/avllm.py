@@ -17,7 +17,7 @@ from crab_eval.model.adapters import RoutingContext, apply_adapters
 from crab_eval.model.config import ModelConfig
 from crab_eval.model.data import IGNORE
 from crab_eval.model.encoders import QFormerProjector, build_encoder
-from crab_eval.model.mask_head import MaskDecoder, mask_loss
+from crab_eval.model.mask_head import MaskDecoder, mask_image_encoder, mask_loss
 from crab_eval.model.tokenizer import AUDIO, VIDEO, token_id
 
 
@@ -64,7 +64,9 @@ class AVLLM(nn.Module):
         self.video_proj = QFormerProjector(
             self.visual_encoder.out_dim, cfg.projector_dim, llm_dim, cfg.queries, cfg.projector_layers
         )
-        self.mask_decoder = MaskDecoder(llm_dim, self.visual_encoder.out_dim, self.audio_encoder.out_dim, cfg.mask_dim)
+        self.mask_image_encoder = mask_image_encoder(cfg.mask_image_dim) if cfg.mask_image_dim else None
+        mask_vis_dim = cfg.mask_image_dim or self.visual_encoder.out_dim
+        self.mask_decoder = MaskDecoder(llm_dim, mask_vis_dim, self.audio_encoder.out_dim, cfg.mask_dim)
         self.video_id, self.audio_id = token_id(tokenizer, VIDEO), token_id(tokenizer, AUDIO)
         self.register_buffer(
             "mask_ids",
@@ -83,6 +85,7 @@ class AVLLM(nn.Module):
             "video_tokens": self.video_proj(v["tokens"]),
             "audio_pooled": a["pooled"],
             "visual_map": v["map"],
+            "frames": frames,
         }
 
     def embed(self, input_ids: torch.Tensor, media: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -148,7 +151,10 @@ class AVLLM(nn.Module):
     def decode_masks(
         self, prompts: torch.Tensor, media: dict[str, torch.Tensor], sample: torch.Tensor, frame: torch.Tensor
     ) -> torch.Tensor:
-        vis = media["visual_map"][sample, frame]
+        if self.mask_image_encoder is not None:
+            vis = self.mask_image_encoder(media["frames"][sample, frame])  # only the frames that get a mask
+        else:
+            vis = media["visual_map"][sample, frame]
         aud = media["audio_pooled"][sample, frame]
         return self.mask_decoder(prompts[sample].to(vis.dtype), vis, aud)
 

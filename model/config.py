@@ -50,6 +50,9 @@ class ModelConfig:
     mask_tokens: int = 6  # <mask_0> .. <mask_{n-1}> (Crab: 6)
     mask_dim: int = 32
     mask_train_size: int = 64  # ground-truth masks are resized to this side for the training loss
+    # The mask decoder's own image encoder (LISA's design: a segmentation backbone beside the LLM's vision tower),
+    # a small conv stem at 1/4 resolution; 0 reads the LLM-side visual encoder's feature map instead.
+    mask_image_dim: int = 0
 
 
 @dataclass
@@ -123,16 +126,17 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if unknown:
         raise CrabEvalError(f"config: unknown key(s) {', '.join(unknown)} in {where or 'top level'}")
     kwargs: dict[str, Any] = {}
-    hints = {
-        "audio_encoder": EncoderConfig,
-        "visual_encoder": EncoderConfig,
-        "model": ModelConfig,
-        "adapter": AdapterConfig,
-        "train": TrainConfig,
+    # Sections by (owner, field): an encoder's boolean ``train`` is not the run's ``train`` section.
+    sections = {
+        (ModelConfig, "audio_encoder"): EncoderConfig,
+        (ModelConfig, "visual_encoder"): EncoderConfig,
+        (RunConfig, "model"): ModelConfig,
+        (RunConfig, "adapter"): AdapterConfig,
+        (RunConfig, "train"): TrainConfig,
     }
     for name, value in data.items():
-        if name in hints and value is not None:
-            kwargs[name] = _build(hints[name], value, f"{where}.{name}".strip("."))
+        if (cls, name) in sections and value is not None:
+            kwargs[name] = _build(sections[(cls, name)], value, f"{where}.{name}".strip("."))
         elif name == "tasks":
             if not isinstance(value, list) or not value:
                 raise CrabEvalError("config: tasks must be a non-empty list")

@@ -56,6 +56,22 @@ class MaskDecoder(nn.Module):
         return torch.einsum("kc,kchw->khw", weights, up)
 
 
+def mask_image_encoder(dim: int) -> nn.Module:
+    """The mask decoder's own image features: frames [K, 3, H, W] -> [K, dim, H/4, W/4] (two convolutions).
+
+    LISA gives its mask decoder a segmentation backbone (SAM's) beside the LLM's CLIP tower; Crab reads multi-scale
+    features of its frozen CLIP. With the built-in encoders trained from scratch and shared by every task, a
+    separate stem keeps the masks' spatial detail from competing with what the text tasks want of the shared
+    encoder, and gives a finer map (1/4 instead of the shared encoder's 1/8).
+    """
+    return nn.Sequential(
+        nn.Conv2d(3, dim // 2, 3, stride=2, padding=1),
+        nn.GELU(),
+        nn.Conv2d(dim // 2, dim, 3, stride=2, padding=1),
+        nn.GELU(),
+    )
+
+
 def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-mask BCE + dice: logits [K, h, w] (resized to the target's size), target [K, H, W] in {0, 1} -> [K]."""
     if logits.shape[-2:] != target.shape[-2:]:

@@ -279,6 +279,26 @@ def test_config_errors_and_overrides(tmp_path: Path) -> None:
         load_config(path, ["adapter.kind=qlora"])
     with pytest.raises(CrabEvalError, match="KEY=VALUE"):
         load_config(path, ["steps"])
+    # An encoder's own boolean `train` is not the run's `train` section.
+    cfg = load_config(path, ["model.visual_encoder.train=false", "model.audio_encoder.train=true"])
+    assert cfg.model.visual_encoder.train is False and cfg.model.audio_encoder.train is True and cfg.train.steps == 5
+
+
+def test_frozen_encoders_are_not_trained(tmp_path: Path) -> None:
+    from crab_eval.model.encoders import build_encoder
+
+    path = _write(tmp_path, "run_dir: r\ntasks: [{task: toy, data: d}]\n")
+    cfg = load_config(path, ["model.visual_encoder.train=false"])
+    frozen = build_encoder(cfg.model.visual_encoder, "visual")
+    trained = build_encoder(cfg.model.audio_encoder, "audio")
+    assert not any(p.requires_grad for p in frozen.parameters())
+    assert all(p.requires_grad for p in trained.parameters())
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "c.yaml"
+    path.write_text(text)
+    return path
 
 
 def test_training_lowers_the_loss(root: Path) -> None:
@@ -300,9 +320,11 @@ def test_resume_refuses_a_foreign_checkpoint(root: Path, full_run: Path, tmp_pat
         train(config_from_dict(cfg), features=fake_features, progress=False)
 
 
-def test_real_avsbench_adapter_trains_and_predicts_frame_by_frame(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mask_image_dim", [0, 16])
+def test_real_avsbench_adapter_trains_and_predicts_frame_by_frame(tmp_path: Path, mask_image_dim: int) -> None:
     """MS3 through its own adapter: one example per annotated frame (Crab's per-frame instruction), and predictions
-    with one RLE per annotated frame at the ground truth's size, read back by the prediction reader."""
+    with one RLE per annotated frame at the ground truth's size, read back by the prediction reader; with the mask
+    decoder reading the LLM-side visual map (0) or its own image encoder (16)."""
     import numpy as np
 
     layout = pytest.importorskip("crab_eval.layouts.avsbench")
@@ -321,9 +343,14 @@ def test_real_avsbench_adapter_trains_and_predicts_frame_by_frame(tmp_path: Path
         "run_dir": str(tmp_path / "run"),
         "tasks": [{"task": "ms3", "data": str(tmp_path / "ms3")}],
         "adapter": {"kind": "moelora", "heads": 2},
+        "model": {"mask_image_dim": mask_image_dim},
         "train": {"steps": 2, "batch_size": 2},
     }
-    train(config_from_dict(cfg), features=fake_features, progress=False)
+    run = train(config_from_dict(cfg), features=fake_features, progress=False)
+    from safetensors.torch import load_file
+
+    saved = load_file(next((run / "checkpoints").glob("step-*")) / "trainable.safetensors")
+    assert any(k.startswith("mask_image_encoder.") for k in saved) == bool(mask_image_dim)
     out = tmp_path / "p.jsonl"
     predict(
         tmp_path / "run",
