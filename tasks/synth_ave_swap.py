@@ -1,6 +1,6 @@
 """SynthAV's planted conflict: AVE's layout, metric, instruction and answer template under another task id.
 
-The suite writes this task's ``Annotations.txt`` with AVE's class words shifted by one class (see
+The suite writes this task's ``Annotations.txt`` with other official AVE category words for the same classes (see
 crab_eval/synth/config.py, RELATIONS["conflict"]), so the same kind of clip and the same prompt have a different
 answer word than in ``ave``. Everything else is AVE's adapter unchanged: the class index still comes from
 ``Annotations.txt``, and the metric is the official per-segment accuracy. See docs/synth.md.

@@ -121,7 +121,9 @@ def write_mp4(path: Path, images: np.ndarray, audio: np.ndarray | None, fps: int
         video.codec_context.thread_count = 1
         stream_a = None
         if audio is not None:
-            stream_a = container.add_stream("aac", rate=SAMPLE_RATE)
+            # FFmpeg's "fast" AAC coder: 2.7x quicker than the default two-loop search, which dominated the time
+            # of a clip; the audio is synthetic tones and noise, and features are log-mels of 1 s segments.
+            stream_a = container.add_stream("aac", rate=SAMPLE_RATE, options={"aac_coder": "fast"})
             stream_a.layout = "mono"
             stream_a.bit_rate = AUDIO_BITRATE
         for index, image in enumerate(np.repeat(images, fps, axis=0)):

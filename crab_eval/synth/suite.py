@@ -158,12 +158,12 @@ def build(
     out = Path(out)
     chosen = tuple(tasks) if tasks else tuple(TASKS)
     start = time.perf_counter()
-    counts = {"train": spec.train, "val": spec.val, "test": spec.test}
+    counts = {task: spec.clips(task) for task in chosen}
     jobs_list = [
         (task, str(out / TASKS[task][1]), seed, split, i, spec.questions_per_video)
         for task in chosen
         for split in SPLITS
-        for i in range(counts[split])
+        for i in range(counts[task][split])
     ]
     for task in chosen:
         folder = out / TASKS[task][1]
