@@ -18,7 +18,7 @@ from crab_eval.errors import CrabEvalError
 COMMANDS = (
     "tasks", "score", "validate", "transfer", "compare", "affinity", "submit", "baseline", "leaderboard", "synth",
     "train", "predict", "demo",
-)
+)  # fmt: skip
 
 EPILOG = """\
 examples:

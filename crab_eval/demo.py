@@ -3,18 +3,20 @@
 Stages (each skipped on a rerun when its outputs exist, so an interrupted demo resumes):
 
 1. ``data/``: synthesise the demo tasks of SynthAV (``crab_eval.synth.suite.build``).
-2. ``runs/``: train one single-task model per task and one unified model per adapter (``lora``, ``ilora``) on all
+2. ``data/.features``: decode every clip the models read once, in parallel (the feature cache of the suite).
+3. ``runs/``: train one single-task model per task and one unified model per adapter (``lora``, ``ilora``) on all
    of them, and write their predictions on each task's test split (``predictions/<model>/<task>.jsonl``). Jobs
    run in ``jobs`` worker processes of one thread each (tiny matrices: threads do not pay; processes do).
-3. ``results/``: score every prediction file (``crab-eval score``'s engine), with the run information (model,
+4. ``results/``: score every prediction file (``crab-eval score``'s engine), with the run information (model,
    variant, adapter, seed, steps); also the trivial baselines (majority, prior) of ``crab_eval.baselines``.
-4. ``transfer_<adapter>/``: single vs unified-<adapter> transfer tables (``crab_eval.transfer``), the per-task chart,
+5. ``transfer_<adapter>/``: single vs unified-<adapter> transfer tables (``crab_eval.transfer``), the per-task chart,
    the affinity heatmaps logged by the unified run and the affinity-vs-transfer rank correlation.
 
-Budget: a single-task run takes ``steps`` steps of ``batch_size`` examples; a unified run on T tasks takes
-``T * steps`` steps with equal task weights, so every task is seen about as often in both arms (the same number of
-examples per task: "same epochs"). The comparison therefore asks what sharing the model with the other tasks does,
-not what more training does. docs/demo.md has the design and how to read the output.
+Budget: a single-task run takes ``steps`` optimizer steps of ``batch_size`` examples; a unified run on T tasks takes
+the same number of steps with batches T times as large, drawn with equal task weights. Both arms therefore see each
+task's examples about as often ("same epochs") under the same step count and learning-rate schedule, and the
+comparison asks what sharing the model with the other tasks does, not what more training does. docs/demo.md has
+the design and how to read the output.
 """
 
 from __future__ import annotations
@@ -41,13 +43,13 @@ TRAIN_SPLIT = {"avvp": "val"}
 TEST_SPLIT = "test"
 BASELINES = ("majority", "prior")
 # Single-task steps per size (unified runs take len(tasks) times as many).
-STEPS = {"tiny": 60, "small": 1000}
+STEPS = {"tiny": 60, "small": 1000, "demo": 1000}
 
-# A small AV-LLM (docs/model.md): 2-layer Llama of width 128, 2 Q-Former queries per segment, 32x32 frames and
-# 32-band log-mels. Measured on 2 busy cores: ~0.15-0.3 s a step of 8 examples on one thread.
+# A small AV-LLM (docs/model.md): 2-layer Llama of width 64, 1 Q-Former query per segment and modality, 32x32
+# frames and 32-band log-mels. Measured alone on one thread: ~37 ms a step of 4 examples (docs/demo.md).
 MODEL = {
-    "hidden_size": 128, "intermediate_size": 256, "layers": 2, "heads": 4, "kv_heads": 2, "vocab_size": 1024,
-    "train_embeddings": True, "queries": 2, "projector_dim": 64, "mask_train_size": 32,
+    "hidden_size": 64, "intermediate_size": 128, "layers": 2, "heads": 4, "kv_heads": 2, "vocab_size": 1024,
+    "train_embeddings": True, "queries": 1, "projector_dim": 64, "mask_train_size": 32, "mask_image_dim": 32,
     "audio_encoder": {"dim": 32}, "visual_encoder": {"dim": 32, "grid": 4},
 }  # fmt: skip
 FEATURES = {"n_mels": 32, "frames_per_segment": 16, "image_size": 32}
@@ -56,11 +58,11 @@ FEATURES = {"n_mels": 32, "frames_per_segment": 16, "image_size": 32}
 @dataclass
 class DemoPlan:
     out: Path
-    size: str = "small"
+    size: str = "demo"
     seed: int = 0
     tasks: tuple[str, ...] = DEMO_TASKS
     steps: int | None = None  # single-task steps; None: STEPS[size]
-    batch_size: int = 8
+    batch_size: int = 4
     lr: float = 3e-3
     jobs: int = 2
     n_boot: int = 1000
@@ -89,26 +91,36 @@ class DemoPlan:
         single = [(f"single_{task}", (task,), "lora") for task in self.tasks]
         return unified + single
 
-    def total_steps(self, tasks: tuple[str, ...]) -> int:
+    def budget(self, tasks: tuple[str, ...]) -> tuple[int, int]:
+        """(optimizer steps, batch size) of a run on ``tasks``: the same steps, ``batch_size`` examples a task."""
         assert self.steps is not None, "DemoPlan.steps is resolved from the size before planning"
-        return self.steps * len(tasks)
+        return self.steps, self.batch_size * len(tasks)
+
+    def examples(self, tasks: tuple[str, ...]) -> int:
+        steps, batch = self.budget(tasks)
+        return steps * batch
 
 
 def features(task: Any, data_dir: Path, sample: Any) -> Any:
     """The demo's features callable (named in its run configs as ``crab_eval.demo:features``): the standard media
-    loaders at the demo's small resolution, cached beside the suite (``<suite>/.features``)."""
+    loaders at the demo's small resolution, cached beside the suite (``<suite>/.features``) and, for the life of
+    the process, in memory (~145 kB a clip: reading the disk cache was a tenth of a training step)."""
     from crab_eval.media import FeatureCache, FeatureConfig, sample_features
 
-    root = next((p for p in Path(data_dir).resolve().parents if (p / "synth_config.json").is_file()), None)
-    cache = _CACHES.setdefault(str(root), FeatureCache(root / ".features")) if root is not None else None
-    return sample_features(task, data_dir, sample, cache=cache, config=FeatureConfig(**FEATURES))
+    memo_key = (str(data_dir), sample.id)
+    if memo_key not in _MEMORY:
+        root = next((p for p in Path(data_dir).resolve().parents if (p / "synth_config.json").is_file()), None)
+        cache = _CACHES.setdefault(str(root), FeatureCache(root / ".features")) if root is not None else None
+        _MEMORY[memo_key] = sample_features(task, data_dir, sample, cache=cache, config=FeatureConfig(**FEATURES))
+    return _MEMORY[memo_key]
 
 
 _CACHES: dict[str, Any] = {}
+_MEMORY: dict[tuple[str, str], Any] = {}
 
 
 def run_config(plan: DemoPlan, name: str, tasks: tuple[str, ...], kind: str) -> dict[str, Any]:
-    steps = plan.total_steps(tasks)
+    steps, batch_size = plan.budget(tasks)
     unified = len(tasks) > 1
     return {
         "run_dir": str(plan.out / "runs" / name),
@@ -119,9 +131,9 @@ def run_config(plan: DemoPlan, name: str, tasks: tuple[str, ...], kind: str) -> 
             for t in tasks
         ],
         "model": MODEL,
-        "adapter": {"kind": kind, "r": 8, "alpha": 16, "dropout": 0.05, "heads": 3},
+        "adapter": {"kind": kind, "r": 8, "alpha": 16, "dropout": 0.0, "heads": 3},
         "train": {
-            "steps": steps, "batch_size": plan.batch_size, "lr": plan.lr, "warmup_ratio": 0.05,
+            "steps": steps, "batch_size": batch_size, "lr": plan.lr, "warmup_ratio": 0.05,
             "schedule": "cosine", "checkpoint_every": max(1, steps // 2), "log_every": 1,
             "router_log_every": max(1, steps // 10) if kind == "ilora" else 0,
             "affinity_every": max(1, steps // 8) if unified else 0, "affinity_batch": 4,
@@ -178,13 +190,43 @@ def synth_stage(plan: DemoPlan) -> None:
     if manifest_path.is_file():
         m = json.loads(manifest_path.read_text())
         if m.get("seed") == plan.seed and m.get("size") == plan.size and set(m.get("tasks", ())) == set(plan.tasks):
-            _say(f"[1/4 synth] {manifest_path.parent} exists (seed {plan.seed}, {plan.size}): skipped")
+            _say(f"[1/5 synth] {manifest_path.parent} exists (seed {plan.seed}, {plan.size}): skipped")
             return
-    _say(f"[1/4 synth] SynthAV {plan.size}, seed {plan.seed}, tasks {', '.join(plan.tasks)} ...")
+    _say(f"[1/5 synth] SynthAV {plan.size}, seed {plan.seed}, tasks {', '.join(plan.tasks)} ...")
     start = time.perf_counter()
     build(plan.out / "data", seed=plan.seed, size=plan.size, jobs=plan.jobs, tasks=plan.tasks)
     plan.timings["synth"] = time.perf_counter() - start
-    _say(f"[1/4 synth] done in {plan.timings['synth']:.0f} s")
+    _say(f"[1/5 synth] done in {plan.timings['synth']:.0f} s")
+
+
+def feature_job(task_id: str, data_dir: str, split: str, shard: int, shards: int) -> int:
+    """Decode one share of a split's clips into the suite's feature cache; returns the number of clips."""
+    import torch
+
+    from crab_eval.registry import get_task
+
+    torch.set_num_threads(1)
+    task = get_task(task_id)
+    samples = task.load(Path(data_dir), split)[shard::shards]
+    for sample in samples:
+        features(task, Path(data_dir), sample)
+    return len(samples)
+
+
+def features_stage(plan: DemoPlan) -> None:
+    """Decode every clip the models read (training and test splits) once, ``plan.jobs`` processes sharing the work,
+    before training: the runs then start from the disk cache instead of decoding the same clips side by side."""
+    start = time.perf_counter()
+    splits = [(t, s) for t in plan.tasks for s in dict.fromkeys((TRAIN_SPLIT.get(t, "train"), TEST_SPLIT))]
+    with ProcessPoolExecutor(max_workers=plan.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [
+            pool.submit(feature_job, t, str(plan.data_dir(t)), s, shard, plan.jobs)
+            for t, s in splits
+            for shard in range(plan.jobs)
+        ]
+        n = sum(f.result() for f in futures)
+    plan.timings["features"] = time.perf_counter() - start
+    _say(f"[2/5 features] {n} clips decoded or found in the cache ({plan.timings['features']:.0f} s)")
 
 
 def _last_step(log: Path) -> int:
@@ -200,7 +242,8 @@ def _last_step(log: Path) -> int:
 
 
 def models_stage(plan: DemoPlan) -> None:
-    """Train and predict, ``plan.jobs`` models at a time, with one progress bar over all training steps."""
+    """Train and predict, ``plan.jobs`` models at a time, with one progress bar over the training examples of all
+    models (a unified step carries T times the examples of a single-task step, and takes about T times as long)."""
     from tqdm.auto import tqdm
 
     jobs = []
@@ -211,22 +254,22 @@ def models_stage(plan: DemoPlan) -> None:
         todo = todo or any(not Path(out).is_file() for _, out in preds.values())
         if todo:
             jobs.append((name, config, preds))
-    total = sum(plan.total_steps(tasks) for _, tasks, _ in plan.models())
+    total = sum(plan.examples(tasks) for _, tasks, _ in plan.models())
     if not jobs:
-        _say("[2/4 train+predict] every model is trained and has its predictions: skipped")
+        _say("[3/5 train+predict] every model is trained and has its predictions: skipped")
         return
-    _say(f"[2/4 train+predict] {len(jobs)} model(s) to do with {plan.jobs} worker(s): "
+    _say(f"[3/5 train+predict] {len(jobs)} model(s) to do with {plan.jobs} worker(s): "
          + ", ".join(name for name, _, _ in jobs))  # fmt: skip
     start = time.perf_counter()
-    logs = {name: Path(cfg["run_dir"]) / "train_log.jsonl" for name, cfg, _ in jobs}
-    done_before = total - sum(cfg["train"]["steps"] for _, cfg, _ in jobs)
-    bar = tqdm(total=total, initial=done_before, desc="train steps (all models)", unit="step", smoothing=0.05)
+    logs = {Path(cfg["run_dir"]) / "train_log.jsonl": cfg["train"]["batch_size"] for _, cfg, _ in jobs}
+    done_before = total - sum(cfg["train"]["steps"] * cfg["train"]["batch_size"] for _, cfg, _ in jobs)
+    bar = tqdm(total=total, initial=done_before, desc="training examples (all models)", unit="ex", smoothing=0.05)
     with ProcessPoolExecutor(max_workers=plan.jobs, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(model_job, cfg, preds, plan.max_new_tokens): name for name, cfg, preds in jobs}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
-            bar.n = done_before + sum(_last_step(log) for log in logs.values())
+            bar.n = done_before + sum(_last_step(log) * batch for log, batch in logs.items())
             bar.refresh()
             for future in finished:
                 result = future.result()  # a worker's error surfaces here
@@ -261,7 +304,8 @@ def score_stage(plan: DemoPlan) -> None:
     for name, tasks, kind in plan.models():
         variant = "unified" if len(tasks) > 1 else "single"
         run = {"model": f"synthav-demo-{name}", "variant": variant, "adapter": kind, "seed": plan.seed,
-               "steps": plan.total_steps(tasks), "tasks": ",".join(tasks), "suite_size": plan.size}  # fmt: skip
+               "steps": plan.budget(tasks)[0], "batch_size": plan.budget(tasks)[1], "tasks": ",".join(tasks),
+               "suite_size": plan.size}  # fmt: skip
         for task in tasks:
             path = result_path(plan, name, task)
             if _complete(path):
@@ -281,7 +325,7 @@ def score_stage(plan: DemoPlan) -> None:
             write_result(score(task, plan.data_dir(task), TEST_SPLIT, preds, run=run), path)
             n_new += 1
     plan.timings["score"] = time.perf_counter() - start
-    _say(f"[3/4 score] {n_new} result file(s) written, the rest existed ({plan.timings['score']:.1f} s)")
+    _say(f"[4/5 score] {n_new} result file(s) written, the rest existed ({plan.timings['score']:.1f} s)")
 
 
 def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
@@ -301,7 +345,7 @@ def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
             single, unified, n_boot=plan.n_boot, seed=plan.seed, progress=_prefixed(f"  [transfer {kind}] ")
         )
         write_outputs(report, out)
-        _say(f"\n[4/4 transfer] single vs unified-{kind} ({time.perf_counter() - start:.0f} s):")
+        _say(f"\n[5/5 transfer] single vs unified-{kind} ({time.perf_counter() - start:.0f} s):")
         _say(to_text(report))
         for line in affinity_outputs(plan.out / "runs" / f"unified_{kind}", report, out):
             _say(line)
@@ -316,6 +360,7 @@ def run_demo(plan: DemoPlan, say: Callable[[str], None] | None = None) -> dict[s
     start = time.perf_counter()
     plan.out.mkdir(parents=True, exist_ok=True)
     synth_stage(plan)
+    features_stage(plan)
     models_stage(plan)
     score_stage(plan)
     reports = transfer_stage(plan)

@@ -96,7 +96,10 @@ def write_summary(plan: DemoPlan, reports: dict[str, TransferReport], rows: list
         "kind": "crab-eval demo",
         "plan": plan_dict(plan),
         "model": MODEL,
-        "budget": {name: run_config(plan, name, tasks, kind)["train"]["steps"] for name, tasks, kind in plan.models()},
+        "budget": {
+            name: {key: run_config(plan, name, tasks, kind)["train"][key] for key in ("steps", "batch_size")}
+            for name, tasks, kind in plan.models()
+        },
         "scores": rows,
         "verdicts": verdicts,
         "timings_s": {k: round(v, 1) for k, v in plan.timings.items()},

@@ -20,9 +20,10 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     parser.add_argument(
         "--size",
-        choices=("tiny", "small"),
-        default="small",
-        help="SynthAV size (default: small; tiny is a smoke test, too few items to conclude)",
+        choices=("tiny", "small", "demo"),
+        default="demo",
+        help="SynthAV size (default: demo, 256 training and 128 test clips a task; small has 48 and 24; tiny is a "
+        "smoke test, too few items to conclude)",
     )
     parser.add_argument("--seed", type=int, default=0, help="suite, training and bootstrap seed (default: 0)")
     parser.add_argument(
