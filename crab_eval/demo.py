@@ -21,6 +21,7 @@ the design and how to read the output.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -29,7 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from crab_eval.errors import CrabEvalError
 
@@ -55,6 +56,13 @@ MODEL = {
 FEATURES = {"n_mels": 32, "frames_per_segment": 16, "image_size": 32}
 
 
+class ModelRun(NamedTuple):
+    name: str
+    tasks: tuple[str, ...]
+    kind: str  # adapter
+    seed: int  # training seed
+
+
 @dataclass
 class DemoPlan:
     out: Path
@@ -68,14 +76,15 @@ class DemoPlan:
     n_boot: int = 1000
     max_new_tokens: int = 64
     adapters: tuple[str, ...] = ADAPTERS
+    seeds: int = 1  # training seeds per model (seed, seed + 1, ...) on the one suite of ``seed``
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         if self.steps is None:
             self.steps = STEPS[self.size]
-        if self.steps < 1 or self.jobs < 1 or self.n_boot < 1:
-            raise CrabEvalError("demo: steps, jobs and bootstrap must be at least 1")
+        if self.steps < 1 or self.jobs < 1 or self.n_boot < 1 or self.seeds < 1:
+            raise CrabEvalError("demo: steps, jobs, seeds and bootstrap must be at least 1")
         unknown = set(self.tasks) - set(DEMO_TASKS) - {"ms3", "music_avqa"}
         if unknown:
             raise CrabEvalError(f"demo: tasks must come from SynthAV, got {sorted(unknown)}")
@@ -85,11 +94,22 @@ class DemoPlan:
 
         return self.out / "data" / TASKS[task][1]
 
-    def models(self) -> list[tuple[str, tuple[str, ...], str]]:
-        """(name, tasks, adapter kind): unified runs first (the longest jobs start first)."""
-        unified = [(f"unified_{kind}", self.tasks, kind) for kind in self.adapters]
-        single = [(f"single_{task}", (task,), "lora") for task in self.tasks]
-        return unified + single
+    def train_seeds(self) -> list[int]:
+        return [self.seed + k for k in range(self.seeds)]
+
+    def model_name(self, base: str, seed: int) -> str:
+        """``single_ave`` with one training seed; ``single_ave_seed1`` etc. with several."""
+        return base if self.seeds == 1 else f"{base}_seed{seed}"
+
+    def models(self) -> list[ModelRun]:
+        """Every run to train: unified runs first (the longest jobs start first), each for every training seed."""
+        bases = [(f"unified_{kind}", self.tasks, kind) for kind in self.adapters]
+        bases += [(f"single_{task}", (task,), "lora") for task in self.tasks]
+        return [
+            ModelRun(self.model_name(base, seed), tasks, kind, seed)
+            for base, tasks, kind in bases
+            for seed in self.train_seeds()
+        ]
 
     def budget(self, tasks: tuple[str, ...]) -> tuple[int, int]:
         """(optimizer steps, batch size) of a run on ``tasks``: the same steps, ``batch_size`` examples a task."""
@@ -119,12 +139,13 @@ _CACHES: dict[str, Any] = {}
 _MEMORY: dict[tuple[str, str], Any] = {}
 
 
-def run_config(plan: DemoPlan, name: str, tasks: tuple[str, ...], kind: str) -> dict[str, Any]:
+def run_config(plan: DemoPlan, model: ModelRun) -> dict[str, Any]:
+    name, tasks, kind, seed = model
     steps, batch_size = plan.budget(tasks)
     unified = len(tasks) > 1
     return {
         "run_dir": str(plan.out / "runs" / name),
-        "seed": plan.seed,
+        "seed": seed,
         "resume": True,
         "tasks": [
             {"task": t, "data": str(plan.data_dir(t)), "split": TRAIN_SPLIT.get(t, "train"), "weight": 1.0}
@@ -247,14 +268,15 @@ def models_stage(plan: DemoPlan) -> None:
     from tqdm.auto import tqdm
 
     jobs = []
-    for name, tasks, kind in plan.models():
-        config = run_config(plan, name, tasks, kind)
+    for model in plan.models():
+        name, tasks = model.name, model.tasks
+        config = run_config(plan, model)
         preds = {t: (str(plan.data_dir(t)), str(plan.out / "predictions" / name / f"{t}.jsonl")) for t in tasks}
         todo = not _trained(Path(config["run_dir"]), config["train"]["steps"])
         todo = todo or any(not Path(out).is_file() for _, out in preds.values())
         if todo:
             jobs.append((name, config, preds))
-    total = sum(plan.examples(tasks) for _, tasks, _ in plan.models())
+    total = sum(plan.examples(m.tasks) for m in plan.models())
     if not jobs:
         _say("[3/5 train+predict] every model is trained and has its predictions: skipped")
         return
@@ -284,6 +306,15 @@ def result_path(plan: DemoPlan, model: str, task: str) -> Path:
     return plan.out / "results" / model / f"{task}.json"
 
 
+def _unified_name(kind: str, task: str) -> str:
+    return f"unified_{kind}"
+
+
+def arm_paths(plan: DemoPlan, base: Callable[[str], str]) -> list[Path]:
+    """Result files of one arm: every task, every training seed (``base(task)`` names the model)."""
+    return [result_path(plan, plan.model_name(base(t), s), t) for t in plan.tasks for s in plan.train_seeds()]
+
+
 def _complete(path: Path) -> bool:
     from crab_eval.results import read_result
 
@@ -301,9 +332,9 @@ def score_stage(plan: DemoPlan) -> None:
 
     start = time.perf_counter()
     n_new = 0
-    for name, tasks, kind in plan.models():
+    for name, tasks, kind, seed in plan.models():
         variant = "unified" if len(tasks) > 1 else "single"
-        run = {"model": f"synthav-demo-{name}", "variant": variant, "adapter": kind, "seed": plan.seed,
+        run = {"model": f"synthav-demo-{name}", "variant": variant, "adapter": kind, "seed": seed,
                "steps": plan.budget(tasks)[0], "batch_size": plan.budget(tasks)[1], "tasks": ",".join(tasks),
                "suite_size": plan.size}  # fmt: skip
         for task in tasks:
@@ -329,7 +360,9 @@ def score_stage(plan: DemoPlan) -> None:
 
 
 def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
-    """Per adapter: the transfer table (+ chart) and the affinity outputs; returns the reports by adapter."""
+    """Per adapter: the transfer table (+ chart) and the affinity outputs; returns the reports by adapter. With
+    several training seeds every arm holds one result per seed and task, and the comparator's bootstrap is
+    hierarchical (seeds, then clips); the affinity outputs come from the first seed's unified run."""
     from crab_eval.demo_report import affinity_outputs
     from crab_eval.results import read_result
     from crab_eval.transfer import compute_transfer
@@ -338,8 +371,9 @@ def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
     reports = {}
     for kind in plan.adapters:
         out = plan.out / f"transfer_{kind}"
-        single = [read_result(result_path(plan, f"single_{t}", t)) for t in plan.tasks]
-        unified = [read_result(result_path(plan, f"unified_{kind}", t)) for t in plan.tasks]
+        single = [read_result(path) for path in arm_paths(plan, lambda task: f"single_{task}")]
+        unified = [read_result(path) for path in arm_paths(plan, functools.partial(_unified_name, kind))]
+        seeds = plan.train_seeds()
         start = time.perf_counter()
         report = compute_transfer(
             single, unified, n_boot=plan.n_boot, seed=plan.seed, progress=_prefixed(f"  [transfer {kind}] ")
@@ -347,7 +381,7 @@ def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
         write_outputs(report, out)
         _say(f"\n[5/5 transfer] single vs unified-{kind} ({time.perf_counter() - start:.0f} s):")
         _say(to_text(report))
-        for line in affinity_outputs(plan.out / "runs" / f"unified_{kind}", report, out):
+        for line in affinity_outputs(plan.out / "runs" / plan.model_name(f"unified_{kind}", seeds[0]), report, out):
             _say(line)
         reports[kind] = report
     return reports

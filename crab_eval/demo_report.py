@@ -68,7 +68,8 @@ def affinity_outputs(run_dir: Path, report: TransferReport, out: Path) -> list[s
 
 
 def score_table(plan: DemoPlan) -> tuple[str, list[dict[str, Any]]]:
-    """Main metric of every model (single, unified per adapter, baselines) per task, as text and rows."""
+    """Main metric of every model (single, unified per adapter, baselines) per task, as text and rows; with several
+    training seeds, the mean over them."""
     from crab_eval.commands.common import format_table
     from crab_eval.demo import BASELINES, result_path
     from crab_eval.results import read_result
@@ -79,10 +80,12 @@ def score_table(plan: DemoPlan) -> tuple[str, list[dict[str, Any]]]:
         values: dict[str, float] = {}
         metric = ""
         for column in columns:
-            model = f"single_{task}" if column == "single" else column
-            result = read_result(result_path(plan, model, task), with_samples=False)
-            metric = result.main_metric
-            values[column] = result.metrics[metric]
+            base = f"single_{task}" if column == "single" else column
+            seeds = [plan.seed] if column.startswith("baseline_") else plan.train_seeds()
+            names = [base] if column.startswith("baseline_") else [plan.model_name(base, s) for s in seeds]
+            results = [read_result(result_path(plan, name, task), with_samples=False) for name in names]
+            metric = results[0].main_metric
+            values[column] = sum(r.metrics[metric] for r in results) / len(results)
         rows.append({"task": task, "metric": metric, **values})
         text_rows.append([task, metric] + [f"{values[c]:.2f}" for c in columns])
     return format_table(["task", "metric", *columns], text_rows), rows
@@ -97,8 +100,8 @@ def write_summary(plan: DemoPlan, reports: dict[str, TransferReport], rows: list
         "plan": plan_dict(plan),
         "model": MODEL,
         "budget": {
-            name: {key: run_config(plan, name, tasks, kind)["train"][key] for key in ("steps", "batch_size")}
-            for name, tasks, kind in plan.models()
+            model.name: {key: run_config(plan, model)["train"][key] for key in ("steps", "batch_size")}
+            for model in plan.models()
         },
         "scores": rows,
         "verdicts": verdicts,

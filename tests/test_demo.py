@@ -74,6 +74,37 @@ def test_tiny_demo_rerun_skips_finished_stages(tiny_demo: Path, capsys: pytest.C
     assert result.stat().st_mtime_ns == before
 
 
+def test_plan_with_several_seeds_names_every_run_and_keeps_the_suite_seed(tmp_path: Path) -> None:
+    from crab_eval.demo import DemoPlan, run_config
+
+    plan = DemoPlan(out=tmp_path, size="tiny", seed=5, seeds=2, steps=3, tasks=("ave", "avvp"), adapters=("ilora",))
+    names = [(m.name, m.seed) for m in plan.models()]
+    assert names == [("unified_ilora_seed5", 5), ("unified_ilora_seed6", 6), ("single_ave_seed5", 5),
+                     ("single_ave_seed6", 6), ("single_avvp_seed5", 5), ("single_avvp_seed6", 6)]  # fmt: skip
+    config = run_config(plan, plan.models()[1])
+    assert config["seed"] == 6 and config["run_dir"].endswith("unified_ilora_seed6")
+    assert config["train"]["batch_size"] == 8 and config["train"]["steps"] == 3
+    one = DemoPlan(out=tmp_path, size="tiny", seed=5)
+    assert [m.name for m in one.models()][:2] == ["unified_lora", "unified_ilora"]  # one seed: plain names
+
+
+def test_tiny_demo_with_two_seeds_bootstraps_over_seeds(tmp_path: Path) -> None:
+    from crab_eval.demo import DemoPlan, run_demo
+
+    out = tmp_path / "out"
+    summary = run_demo(DemoPlan(out=out, size="tiny", steps=1, jobs=2, n_boot=20, max_new_tokens=4, seeds=2,
+                                tasks=("ave", "avvp"), adapters=("lora",)))  # fmt: skip
+    assert summary["plan"]["seeds"] == 2
+    table = json.loads((out / "transfer_lora" / "transfer.json").read_text())
+    for row in table["tasks"]:
+        # Each arm holds both seeds' results; their mean is the arm's value.
+        single = [read_result(out / "results" / f"single_{row['task']}_seed{s}" / f"{row['task']}.json", False)
+                  for s in (0, 1)]  # fmt: skip
+        values = [r.metrics[r.main_metric] for r in single]
+        assert row["single"]["mean"] == pytest.approx(sum(values) / 2)
+        assert [r.run["seed"] for r in single] == [0, 1]
+
+
 # ---- (b) calibration on the committed reference run -----------------------------------------------------------------
 def _reference_report(kind: str) -> TransferReport:
     results = REFERENCE / "results"

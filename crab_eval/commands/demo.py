@@ -29,6 +29,13 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--steps", type=int, default=None, help="single-task training steps (unified: steps x tasks); default per size"
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="training seeds per model, on one suite (default: 1); with more, the transfer bootstrap is hierarchical "
+        "over seeds and clips, and the run takes that many times as long",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes, one thread each (default: 2)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default: 1000)")
     parser.set_defaults(run=run)
@@ -38,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from crab_eval.demo import DemoPlan, run_demo
 
     plan = DemoPlan(out=args.out, size=args.size, seed=args.seed, steps=args.steps, jobs=args.jobs,
-                    n_boot=args.bootstrap)  # fmt: skip
+                    n_boot=args.bootstrap, seeds=args.seeds)  # fmt: skip
     run_demo(plan)
     return 0
