@@ -4,6 +4,7 @@ SynthAV come out as planted) plus issue 4's check that the unified model beats t
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -105,21 +106,34 @@ def test_tiny_demo_with_two_seeds_bootstraps_over_seeds(tmp_path: Path) -> None:
         assert [r.run["seed"] for r in single] == [0, 1]
 
 
-# ---- (b) calibration on the committed reference run -----------------------------------------------------------------
-def _reference_report(kind: str) -> TransferReport:
-    results = REFERENCE / "results"
-    assert results.is_dir(), "the committed reference run results/demo/ is missing"
-    summary = json.loads((REFERENCE / "demo_summary.json").read_text())
-    tasks = summary["plan"]["tasks"]
-    single = [read_result(results / f"single_{t}" / f"{t}.json") for t in tasks]
-    unified = [read_result(results / f"unified_{kind}" / f"{t}.json") for t in tasks]
-    # Recomputed from the result files with the comparator (not read from the stored table).
-    return compute_transfer(single, unified, n_boot=1000, seed=summary["plan"]["seed"])
+# ---- (b) calibration on the committed reference runs ----------------------------------------------------------------
+@functools.cache
+def _reference_report(kind: str, folder: str = "demo") -> TransferReport:
+    """The transfer table of a committed demo run, recomputed from its result files with the comparator (not read
+    from the stored table); with several training seeds, every seed's result enters (hierarchical bootstrap)."""
+    root = REFERENCE.parent / folder
+    assert (root / "results").is_dir(), f"the committed reference run results/{folder}/ is missing"
+    plan = json.loads((root / "demo_summary.json").read_text())["plan"]
+    seeds = [plan["seed"] + k for k in range(plan.get("seeds", 1))]
+
+    def arm(base: str, task: str) -> list:
+        names = [base] if len(seeds) == 1 else [f"{base}_seed{s}" for s in seeds]
+        return [read_result(root / "results" / name / f"{task}.json") for name in names]
+
+    single = [r for t in plan["tasks"] for r in arm(f"single_{t}", t)]
+    unified = [r for t in plan["tasks"] for r in arm(f"unified_{kind}", t)]
+    return compute_transfer(single, unified, n_boot=1000, seed=plan["seed"])
 
 
+# The reference run (results/demo: the default `make demo`, one training seed) and the same configuration with
+# three training seeds (results/demo_seeds3: `crab-eval demo --seeds 3`), whose intervals include training noise.
+RUNS = ("demo", "demo_seeds3")
+
+
+@pytest.mark.parametrize("folder", RUNS)
 @pytest.mark.parametrize("kind", ADAPTERS)
-def test_planted_conflict_is_negative_and_significant(kind: str) -> None:
-    rows = {t.task: t for t in _reference_report(kind).tasks}
+def test_planted_conflict_is_negative_and_significant(kind: str, folder: str) -> None:
+    rows = {t.task: t for t in _reference_report(kind, folder).tasks}
     # ave trained together with synth_ave_swap (same inputs, prompt and template; other class words): the unified
     # model is worse on both tasks of the pair, and the comparator calls the pair's loss significant after Holm's
     # correction on at least one of them (which one depends on the vocabulary the unified model settles on).
@@ -128,23 +142,31 @@ def test_planted_conflict_is_negative_and_significant(kind: str) -> None:
     assert any(t.verdict == "negative" for t in pair), [(t.task, t.p_holm, t.verdict) for t in pair]
 
 
-_FORMAT_INTERFERENCE = (
-    "unified LoRA answers 23 of 128 S4 prompts in AVE's template without mask tokens (unparsed, J = 0): output-format "
-    "interference, not the planted skill; I-LoRA's routed heads avoid it (docs/demo.md, Calibration)"
+def test_conflict_is_significant_on_both_tasks_over_three_seeds() -> None:
+    for kind in ADAPTERS:
+        rows = {t.task: t for t in _reference_report(kind, "demo_seeds3").tasks}
+        assert rows["ave"].verdict == rows["synth_ave_swap"].verdict == "negative", kind
+
+
+_LORA_S4 = (
+    "unified LoRA is below single-task on S4 in every seed (J -15.6, -2.5, -0.3; seed 0 answers 23 of 128 S4 prompts "
+    "in AVE's template without mask tokens): interference between output formats, not the planted skill; "
+    "I-LoRA's routed heads stay neutral (docs/demo.md, Calibration)"
 )
 
 
+@pytest.mark.parametrize("folder", RUNS)
 @pytest.mark.parametrize(
     ("kind", "task"),
     [
         ("lora", "avvp"),
         ("ilora", "avvp"),
         ("ilora", "s4"),
-        pytest.param("lora", "s4", marks=pytest.mark.xfail(strict=True, reason=_FORMAT_INTERFERENCE)),
+        pytest.param("lora", "s4", marks=pytest.mark.xfail(strict=True, reason=_LORA_S4)),
     ],
 )
-def test_planted_shared_skill_is_positive_or_neutral(kind: str, task: str) -> None:
-    rows = {t.task: t for t in _reference_report(kind).tasks}
+def test_planted_shared_skill_is_positive_or_neutral(kind: str, task: str, folder: str) -> None:
+    rows = {t.task: t for t in _reference_report(kind, folder).tasks}
     # The shared-skill group is ave, avvp, s4; ave is also in the conflict (which dominates it), so the group's
     # members outside the conflict are the ones the planted relation speaks for.
     assert rows[task].verdict in ("positive", "neutral"), (task, rows[task].verdict, rows[task].rel_change)
