@@ -8,7 +8,6 @@ reported number is the mean over batches. See docs/tasks/avsbench.md for every q
 
 from __future__ import annotations
 
-import csv
 import os
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
@@ -36,6 +35,7 @@ from crab_eval.tasks.mask_metrics import (
     overlap_counts,
     parse_rle_strings,
 )
+from crab_eval.tasks.split_csv import read_split_table
 
 # Crab's segmentation answer: 2 image scales x 3 tokens per scale (configs/unified_config.py image_scale_nums,
 # token_nums_per_scale; dataset/unified_dataset.py builds "<mask_0>...<mask_5>").
@@ -143,51 +143,23 @@ class _AVSBenchTask(Task):
 
     def _rows(self, csv_path: Path, split: str) -> list[tuple[str, str]]:
         """(name, category) of the split's rows in file order, read as the official loaders read the CSV."""
-        try:
-            text = csv_path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise AnnotationError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", csv_path) from None
-        reader = csv.reader(text.splitlines())
-        header: list[str] | None = None
+        header, header_line, found = read_split_table(csv_path, split)
+        need = 3 if self.has_category else 1
+        if len(header) < need:
+            raise AnnotationError(f"expected at least {need} columns, header has {len(header)}", csv_path, header_line)
         rows: list[tuple[str, str]] = []
         seen: dict[str, int] = {}
-        split_col = -1
-        need = 3 if self.has_category else 1
-        try:
-            for fields in reader:
-                line = reader.line_num
-                if not fields or all(not f.strip() for f in fields):
-                    continue  # pandas skips blank lines
-                if header is None:
-                    header = fields
-                    if "split" not in header:
-                        raise AnnotationError(f"no 'split' column in the header {header}", csv_path, line)
-                    if len(header) < need:
-                        raise AnnotationError(
-                            f"expected at least {need} columns, header has {len(header)}", csv_path, line
-                        )
-                    split_col = header.index("split")
-                    continue
-                if len(fields) != len(header):
-                    raise AnnotationError(
-                        f"expected {len(header)} fields as in the header, got {len(fields)}", csv_path, line
-                    )
-                if fields[split_col] != split:
-                    continue
-                name = fields[0]
-                category = fields[2] if self.has_category else ""
-                if not name or (self.has_category and not category):
-                    raise AnnotationError("empty video name or category", csv_path, line)
-                if name in seen:
-                    raise AnnotationError(
-                        f"video {name!r} listed twice in split {split!r} (first on line {seen[name]})", csv_path, line
-                    )
-                seen[name] = line
-                rows.append((name, category))
-        except csv.Error as exc:
-            raise AnnotationError(f"malformed CSV ({exc})", csv_path, reader.line_num) from None
-        if header is None:
-            raise AnnotationError("empty file", csv_path)
+        for line, fields in found:
+            name = fields[0]
+            category = fields[2] if self.has_category else ""
+            if not name or (self.has_category and not category):
+                raise AnnotationError("empty video name or category", csv_path, line)
+            if name in seen:
+                raise AnnotationError(
+                    f"video {name!r} listed twice in split {split!r} (first on line {seen[name]})", csv_path, line
+                )
+            seen[name] = line
+            rows.append((name, category))
         return rows
 
     def _mask_path(self, mask_root: str, split: str, name: str, category: str, k: int) -> str:

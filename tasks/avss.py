@@ -9,7 +9,6 @@ sum / count (0 for classes never seen). See docs/tasks/avss.md for every quirk a
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ from crab_eval.tasks.mask_metrics import (
     overlap_counts,
     parse_rle_strings,
 )
+from crab_eval.tasks.split_csv import read_split_rows
 
 SIDE = 224  # config.py cfg.DATA.CROP_SIZE; test/val masks are resized to 224 x 224 (NEAREST)
 PADDED_FRAMES = 10  # color_dataloader.py pads every video's labels to 10 frames with background
@@ -151,50 +151,21 @@ class AVSSTask(Task):
         """Rows of the split in file order, columns by name as ``df[df['split'] == split]``, ``['uid']``,
         ``['label']``."""
         path = data_dir / META
-        try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except FileNotFoundError:
-            raise AnnotationError("official annotation file not found", path) from None
-        except UnicodeDecodeError as exc:
-            raise AnnotationError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
-        reader = csv.reader(text.splitlines())
-        header: list[str] | None = None
         rows: list[dict[str, str]] = []
         seen: dict[str, int] = {}
-        try:
-            for fields in reader:
-                line = reader.line_num
-                if not fields or all(not f.strip() for f in fields):
-                    continue
-                if header is None:
-                    header = fields
-                    missing = [c for c in ("uid", "label", "split") if c not in header]
-                    if missing:
-                        raise AnnotationError(f"no column(s) {missing} in the header {header}", path, line)
-                    continue
-                if len(fields) != len(header):
-                    raise AnnotationError(
-                        f"expected {len(header)} fields as in the header, got {len(fields)}", path, line
-                    )
-                row = dict(zip(header, fields, strict=True))
-                if row["split"] != split:
-                    continue
-                if not row["uid"]:
-                    raise AnnotationError("empty uid", path, line)
-                if row["label"] not in FRAMES:
-                    raise AnnotationError(f"label must be one of {sorted(FRAMES)}, got {row['label']!r}", path, line)
-                if row["uid"] in seen:
-                    raise AnnotationError(
-                        f"uid {row['uid']!r} listed twice in split {split!r} (first on line {seen[row['uid']]})",
-                        path,
-                        line,
-                    )
-                seen[row["uid"]] = line
-                rows.append(row)
-        except csv.Error as exc:
-            raise AnnotationError(f"malformed CSV ({exc})", path, reader.line_num) from None
-        if header is None:
-            raise AnnotationError("empty file", path)
+        for line, row in read_split_rows(path, split, ("uid", "label")):
+            if not row["uid"]:
+                raise AnnotationError("empty uid", path, line)
+            if row["label"] not in FRAMES:
+                raise AnnotationError(f"label must be one of {sorted(FRAMES)}, got {row['label']!r}", path, line)
+            if row["uid"] in seen:
+                raise AnnotationError(
+                    f"uid {row['uid']!r} listed twice in split {split!r} (first on line {seen[row['uid']]})",
+                    path,
+                    line,
+                )
+            seen[row["uid"]] = line
+            rows.append(row)
         return rows
 
     def _frame_paths(self, data_dir: Path, row: Mapping[str, str], split: str) -> list[str]:

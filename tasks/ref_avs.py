@@ -9,7 +9,6 @@ foreground share) per batch, averaged (lower is better). See docs/tasks/ref_avs.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from crab_eval.tasks.mask_metrics import (
     overlap_counts,
     parse_rle_strings,
 )
+from crab_eval.tasks.split_csv import read_split_rows
 
 NULL_SPLIT = "test_n"
 EVAL_BATCH = 4  # run_refavs.py: DataLoader(..., batch_size=4, shuffle=False) for val / test_s / test_u / test_n
@@ -103,52 +103,23 @@ class RefAVSTask(Task):
     def _rows(self, data_dir: Path, split: str) -> list[tuple[str, dict[str, str]]]:
         """(id, row) of the split in file order; a uid repeated in the split gets ``#2``, ``#3``..."""
         path = data_dir / META
-        try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except FileNotFoundError:
-            raise AnnotationError("official annotation file not found", path) from None
-        except UnicodeDecodeError as exc:
-            raise AnnotationError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
-        reader = csv.reader(text.splitlines())
-        header: list[str] | None = None
         rows: list[tuple[str, dict[str, str]]] = []
         seen: dict[str, int] = {}
-        try:
-            for fields in reader:
-                line = reader.line_num
-                if not fields or all(not f.strip() for f in fields):
-                    continue
-                if header is None:
-                    header = fields
-                    missing = [c for c in ("uid", "split", "fid", "exp") if c not in header]
-                    if missing:
-                        raise AnnotationError(f"no column(s) {missing} in the header {header}", path, line)
-                    continue
-                if len(fields) != len(header):
-                    raise AnnotationError(
-                        f"expected {len(header)} fields as in the header, got {len(fields)}", path, line
-                    )
-                row = dict(zip(header, fields, strict=True))
-                if row["split"] != split:
-                    continue
-                if row["uid"].count("_") < 2:
-                    raise AnnotationError(
-                        f"uid {row['uid']!r} is not '<video>_<object>_<n>' (the loader takes "
-                        f"the video folder as uid.rsplit('_', 2)[0])",
-                        path,
-                        line,
-                    )
-                try:
-                    row["fid"] = str(int(row["fid"]))  # pandas reads the column as integers
-                except ValueError:
-                    raise AnnotationError(f"fid must be an integer, got {row['fid']!r}", path, line) from None
-                seen[row["uid"]] = seen.get(row["uid"], 0) + 1
-                k = seen[row["uid"]]
-                rows.append((row["uid"] if k == 1 else f"{row['uid']}#{k}", row))
-        except csv.Error as exc:
-            raise AnnotationError(f"malformed CSV ({exc})", path, reader.line_num) from None
-        if header is None:
-            raise AnnotationError("empty file", path)
+        for line, row in read_split_rows(path, split, ("uid", "fid", "exp")):
+            if row["uid"].count("_") < 2:
+                raise AnnotationError(
+                    f"uid {row['uid']!r} is not '<video>_<object>_<n>' (the loader takes "
+                    f"the video folder as uid.rsplit('_', 2)[0])",
+                    path,
+                    line,
+                )
+            try:
+                row["fid"] = str(int(row["fid"]))  # pandas reads the column as integers
+            except ValueError:
+                raise AnnotationError(f"fid must be an integer, got {row['fid']!r}", path, line) from None
+            seen[row["uid"]] = seen.get(row["uid"], 0) + 1
+            k = seen[row["uid"]]
+            rows.append((row["uid"] if k == 1 else f"{row['uid']}#{k}", row))
         return rows
 
     @staticmethod

@@ -345,7 +345,7 @@ def test_release_folder_one_level_up(tmp_path):
     [
         ([("a", 0, "c", "test", "extra")], S4_HEADER, "expected 4 fields"),
         ([("a", 0, "c", "test"), ("a", 0, "c", "test")], S4_HEADER, "listed twice"),
-        ([("a", 0, "c", "test")], ("name", "start_time", "category", "Split"), "no 'split' column"),
+        ([("a", 0, "c", "test")], ("name", "start_time", "category", "Split"), r"no column\(s\) \['split'\]"),
         ([("", 0, "c", "test")], S4_HEADER, "empty video name"),
     ],
 )
