@@ -21,7 +21,6 @@ the design and how to read the output.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -110,6 +109,10 @@ class DemoPlan:
             for base, tasks, kind in bases
             for seed in self.train_seeds()
         ]
+
+    def result_paths(self, base: str, task: str) -> list[Path]:
+        """Result files of model ``base`` (e.g. ``single_ave``) on ``task``, one per training seed."""
+        return [result_path(self, self.model_name(base, seed), task) for seed in self.train_seeds()]
 
     def budget(self, tasks: tuple[str, ...]) -> tuple[int, int]:
         """(optimizer steps, batch size) of a run on ``tasks``: the same steps, ``batch_size`` examples a task."""
@@ -306,15 +309,6 @@ def result_path(plan: DemoPlan, model: str, task: str) -> Path:
     return plan.out / "results" / model / f"{task}.json"
 
 
-def _unified_name(kind: str, task: str) -> str:
-    return f"unified_{kind}"
-
-
-def arm_paths(plan: DemoPlan, base: Callable[[str], str]) -> list[Path]:
-    """Result files of one arm: every task, every training seed (``base(task)`` names the model)."""
-    return [result_path(plan, plan.model_name(base(t), s), t) for t in plan.tasks for s in plan.train_seeds()]
-
-
 def _complete(path: Path) -> bool:
     from crab_eval.results import read_result
 
@@ -334,9 +328,9 @@ def score_stage(plan: DemoPlan) -> None:
     n_new = 0
     for name, tasks, kind, seed in plan.models():
         variant = "unified" if len(tasks) > 1 else "single"
-        run = {"model": f"synthav-demo-{name}", "variant": variant, "adapter": kind, "seed": seed,
-               "steps": plan.budget(tasks)[0], "batch_size": plan.budget(tasks)[1], "tasks": ",".join(tasks),
-               "suite_size": plan.size}  # fmt: skip
+        steps, batch_size = plan.budget(tasks)
+        run = {"model": f"synthav-demo-{name}", "variant": variant, "adapter": kind, "seed": seed, "steps": steps,
+               "batch_size": batch_size, "tasks": ",".join(tasks), "suite_size": plan.size}  # fmt: skip
         for task in tasks:
             path = result_path(plan, name, task)
             if _complete(path):
@@ -369,11 +363,10 @@ def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
     from crab_eval.transfer_report import to_text, write_outputs
 
     reports = {}
+    single = [read_result(path) for t in plan.tasks for path in plan.result_paths(f"single_{t}", t)]  # both tables
     for kind in plan.adapters:
         out = plan.out / f"transfer_{kind}"
-        single = [read_result(path) for path in arm_paths(plan, lambda task: f"single_{task}")]
-        unified = [read_result(path) for path in arm_paths(plan, functools.partial(_unified_name, kind))]
-        seeds = plan.train_seeds()
+        unified = [read_result(path) for t in plan.tasks for path in plan.result_paths(f"unified_{kind}", t)]
         start = time.perf_counter()
         report = compute_transfer(
             single, unified, n_boot=plan.n_boot, seed=plan.seed, progress=_prefixed(f"  [transfer {kind}] ")
@@ -381,13 +374,13 @@ def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
         write_outputs(report, out)
         _say(f"\n[5/5 transfer] single vs unified-{kind} ({time.perf_counter() - start:.0f} s):")
         _say(to_text(report))
-        for line in affinity_outputs(plan.out / "runs" / plan.model_name(f"unified_{kind}", seeds[0]), report, out):
+        for line in affinity_outputs(plan.out / "runs" / plan.model_name(f"unified_{kind}", plan.seed), report, out):
             _say(line)
         reports[kind] = report
     return reports
 
 
-def run_demo(plan: DemoPlan, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_demo(plan: DemoPlan) -> dict[str, Any]:
     """Every stage in order; returns the summary written to ``out/demo_summary.json``."""
     from crab_eval.demo_report import score_table, write_summary
 

@@ -81,9 +81,9 @@ def score_table(plan: DemoPlan) -> tuple[str, list[dict[str, Any]]]:
         metric = ""
         for column in columns:
             base = f"single_{task}" if column == "single" else column
-            seeds = [plan.seed] if column.startswith("baseline_") else plan.train_seeds()
-            names = [base] if column.startswith("baseline_") else [plan.model_name(base, s) for s in seeds]
-            results = [read_result(result_path(plan, name, task), with_samples=False) for name in names]
+            # Baselines are fitted once (no training seed); models have one result per training seed.
+            paths = [result_path(plan, base, task)] if column.startswith("baseline_") else plan.result_paths(base, task)
+            results = [read_result(path, with_samples=False) for path in paths]
             metric = results[0].main_metric
             values[column] = sum(r.metrics[metric] for r in results) / len(results)
         rows.append({"task": task, "metric": metric, **values})

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from crab_eval.io import atomic_open
 
@@ -158,3 +158,31 @@ def cached_decode(
     if keep != stored:
         _write_entries(file, header, keep)
     return out
+
+
+T = TypeVar("T")
+# What a damaged cached value makes a task's parser raise (PredictionError is a ValueError of the RLE checks).
+UNUSABLE = (TypeError, ValueError, IndexError, AttributeError)
+
+
+def cached_parse(
+    task_id: str,
+    version: str,
+    split: str,
+    data_dir: str | Path,
+    paths: Sequence[str | Path],
+    decode: Callable[[str], JSONValue],
+    parse: Callable[[list[JSONValue]], T],
+    *,
+    workers: int = 1,
+) -> T:
+    """``parse(cached_decode(...))``; if the cached values do not parse (a damaged cache: ``parse`` raises one of
+    ``UNUSABLE``), they are decoded again and parsed once more. Fresh values that still do not parse are a bug in
+    the task, not a data problem: RuntimeError."""
+    for refresh in (False, True):
+        values = cached_decode(task_id, version, split, data_dir, paths, decode, workers=workers, refresh=refresh)
+        try:
+            return parse(values)
+        except UNUSABLE:
+            continue
+    raise RuntimeError(f"{task_id}: decoded ground truth does not round-trip")

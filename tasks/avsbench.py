@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from crab_eval.errors import AnnotationError, PredictionError
-from crab_eval.gt_cache import cached_decode
+from crab_eval.gt_cache import cached_parse
 from crab_eval.layouts.avsbench import MS3_DATA, MS3_META, S4_DATA, S4_META, frames_annotated
 from crab_eval.registry import register_task
 from crab_eval.tasks.base import MetricSpec, Sample, Task
@@ -227,21 +227,19 @@ class _AVSBenchTask(Task):
     def _cached_truths(self, data_dir: Path, split: str, paths: list[str], frames: tuple[int, ...]) -> list[VideoTruth]:
         """Each video's truth from the decoded-GT cache (crab_eval/gt_cache.py); a cached value that does not
         parse into masks of its size (a damaged cache) is decoded again, never an error."""
-        for refresh in (False, True):
-            values = cached_decode(self.id, self.version, split, data_dir, paths, self._decode_frame, refresh=refresh)
-            try:
-                sizes = [(int(v[0]), int(v[1])) for v in values]
-                counts = parse_rle_strings([v[2] for v in values])
-                if counts_fit(counts, [h * w for h, w in sizes]):
-                    break
-            except (PredictionError, TypeError, ValueError, IndexError, AttributeError):
-                pass
-            if refresh:
-                raise RuntimeError("decoded ground truth does not round-trip")  # a bug, not a data problem
+
+        def parse(values: list[Any]) -> tuple[list[tuple[int, int]], list[Counts]]:
+            sizes = [(int(v[0]), int(v[1])) for v in values]
+            counts = parse_rle_strings([v[2] for v in values])
+            if not counts_fit(counts, [h * w for h, w in sizes]):
+                raise ValueError("cached counts do not fit their sizes")
+            return sizes, counts
+
+        sizes, counts = cached_parse(self.id, self.version, split, data_dir, paths, self._decode_frame, parse)
         n = len(frames)
         return [
             VideoTruth(frames=frames, sizes=tuple(sizes[i : i + n]), counts=tuple(counts[i : i + n]))
-            for i in range(0, len(values), n)
+            for i in range(0, len(sizes), n)
         ]
 
     # ---- text --------------------------------------------------------------------------------------------------

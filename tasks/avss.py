@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from crab_eval.errors import AnnotationError, PredictionError
-from crab_eval.gt_cache import cached_decode
+from crab_eval.gt_cache import cached_parse
 from crab_eval.layouts.avss import FRAMES, LABEL2IDX, META, N_CLASSES, palette
 from crab_eval.registry import register_task
 from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
@@ -235,18 +235,15 @@ class AVSSTask(Task):
         def decode(path: str) -> list[list[Any]]:
             return self._decode_frame(path, split)
 
-        for refresh in (False, True):
-            values = cached_decode(self.id, self.version, split, data_dir, paths, decode, refresh=refresh)
-            try:
-                classes = [tuple(int(c) for c, _ in v) for v in values]
-                counts = parse_rle_strings([text for v in values for _, text in v])
-                ok = all(list(c) == sorted(set(c)) and all(0 <= x < N_CLASSES for x in c) for c in classes)
-                if ok and counts_fit(counts, [SIDE * SIDE] * len(counts)):
-                    break
-            except (PredictionError, TypeError, ValueError, IndexError, AttributeError):
-                pass
-            if refresh:
-                raise RuntimeError("decoded ground truth does not round-trip")  # a bug, not a data problem
+        def parse(values: list[Any]) -> tuple[list[tuple[int, ...]], list[Counts]]:
+            classes = [tuple(int(c) for c, _ in v) for v in values]
+            counts = parse_rle_strings([text for v in values for _, text in v])
+            ok = all(list(c) == sorted(set(c)) and all(0 <= x < N_CLASSES for x in c) for c in classes)
+            if not (ok and counts_fit(counts, [SIDE * SIDE] * len(counts))):
+                raise ValueError("cached classes or counts are not valid")
+            return classes, counts
+
+        classes, counts = cached_parse(self.id, self.version, split, data_dir, paths, decode, parse)
         areas = _foreground_areas(counts)
         frames, k = [], 0
         for cls in classes:

@@ -1,4 +1,5 @@
-"""Annotation files that are one top-level JSON list (MUSIC-AVQA, AVQA, Crab+ json, VALOR captions).
+"""Annotation files that are one top-level JSON list (MUSIC-AVQA, AVQA, Crab+ json, VALOR captions), and the
+JSON reading they share with other JSON annotation files (UnAV-100).
 
 Errors name the line where the offending element starts, found only when an error is reported.
 """
@@ -17,16 +18,21 @@ T = TypeVar("T")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
-def read_json_list(path: Path, noun: str) -> tuple[str, list[Any]]:
-    """The text of ``path`` and its top-level JSON list of ``noun`` (named in the error)."""
+def read_json_file(path: Path) -> tuple[str, Any]:
+    """The text of ``path`` (UTF-8, BOM allowed) and its JSON value; a bad file is one AnnotationError."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise AnnotationError(f"not UTF-8 text ({exc.reason})", path) from None
     try:
-        entries = json.loads(text)
+        return text, json.loads(text)
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"malformed JSON: {exc.msg}", path, exc.lineno) from None
+
+
+def read_json_list(path: Path, noun: str) -> tuple[str, list[Any]]:
+    """The text of ``path`` and its top-level JSON list of ``noun`` (named in the error)."""
+    text, entries = read_json_file(path)
     if not isinstance(entries, list):
         raise AnnotationError(f"expected a JSON list of {noun}", path, 1)
     return text, entries

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from crab_eval.errors import AnnotationError, PredictionError
-from crab_eval.gt_cache import cached_decode
+from crab_eval.gt_cache import cached_parse
 from crab_eval.layouts.ref_avs import META, N_FRAMES, SIDE, mask_folder
 from crab_eval.registry import register_task
 from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
@@ -174,26 +174,17 @@ class RefAVSTask(Task):
     def _cached_counts(self, data_dir: Path, split: str, paths: list[str]) -> list[Counts]:
         """Run lengths of each mask from the decoded-GT cache (crab_eval/gt_cache.py), stored as COCO counts
         strings; a cached value that does not parse into a 256 x 256 mask (a damaged cache) is decoded again."""
-        for refresh in (False, True):
-            # misses decoded in threads (cv2 frees the GIL), to run lengths right away: thousands of dense
-            # 256x256 masks would hold gigabytes
-            values = cached_decode(
-                self.id,
-                self.version,
-                split,
-                data_dir,
-                paths,
-                _decode_mask,
-                workers=min(8, os.cpu_count() or 1),
-                refresh=refresh,
-            )
-            try:
-                counts = parse_rle_strings(values)
-                if counts_fit(counts, [SIDE * SIDE] * len(counts)):
-                    return counts
-            except (PredictionError, TypeError, ValueError, AttributeError):
-                pass
-        raise RuntimeError("decoded ground truth does not round-trip")  # a bug, not a data problem
+
+        def parse(values: list[Any]) -> list[Counts]:
+            counts = parse_rle_strings(values)
+            if not counts_fit(counts, [SIDE * SIDE] * len(counts)):
+                raise ValueError(f"cached counts are not {SIDE} x {SIDE} masks")
+            return counts
+
+        # Misses are decoded in threads (cv2 frees the GIL), to run lengths right away: thousands of dense 256x256
+        # masks would hold gigabytes.
+        workers = min(8, os.cpu_count() or 1)
+        return cached_parse(self.id, self.version, split, data_dir, paths, _decode_mask, parse, workers=workers)
 
     # ---- text --------------------------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:

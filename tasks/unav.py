@@ -27,6 +27,7 @@ from crab_eval.registry import register_task
 from crab_eval.tasks.answer_tags import vocabulary_index, vocabulary_key
 from crab_eval.tasks.base import MetricSpec, Sample, Task
 from crab_eval.tasks.detection_metrics import UNAV_THRESHOLDS, detection_ap
+from crab_eval.tasks.json_list import read_json_file
 
 # Crab+'s UnAV instruction (GeWu-Lab/Crab_Plus dataset/qwen2_5_omni/omni_dataset.py, add_unav_samples).
 INSTRUCTION = "Please describe the events and time range that occurred in the video."
@@ -127,14 +128,7 @@ class UnAVTask(Task):
         )
 
     def _read_database(self, path: Path) -> tuple[str, dict[str, Any]]:
-        try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise AnnotationError(f"not UTF-8 text ({exc.reason})", path) from None
-        try:
-            root = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise AnnotationError(f"malformed JSON ({exc.msg})", path, exc.lineno) from None
+        text, root = read_json_file(path)
         if not isinstance(root, dict) or not isinstance(root.get("database"), dict):
             raise AnnotationError('expected an object with a "database" object (ActivityNet format)', path)
         return text, root["database"]

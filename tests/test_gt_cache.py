@@ -201,13 +201,20 @@ def test_rewritten_gt_file_is_picked_up(tmp_path, monkeypatch, task_id):
     assert canon(task.load(data, split)) == changed and count.take() == 0  # and the new value was stored
 
 
-def test_touch_alone_redecodes_same_value(tmp_path, monkeypatch):
+def _warm_s4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Path, str, list[Path], Counter, Any]:
+    """An S4 split loaded once (cache filled) with the decode counter reset: (task, data, split, files, counter,
+    the loaded value)."""
     data = tmp_path / "data"
     task, split, gt_files = _s4(data)
     backdate(data)
     count = Counter(monkeypatch, "s4")
     first = canon(task.load(data, split))
     count.take()
+    return task, data, split, gt_files, count, first
+
+
+def test_touch_alone_redecodes_same_value(tmp_path, monkeypatch):
+    task, data, split, gt_files, count, first = _warm_s4(tmp_path, monkeypatch)
     os.utime(gt_files[0], ns=(OLD + 5, OLD + 5))  # same size and content, new mtime
     assert canon(task.load(data, split)) == first
     assert count.take() == 1
@@ -216,12 +223,7 @@ def test_touch_alone_redecodes_same_value(tmp_path, monkeypatch):
 def test_same_size_same_mtime_is_trusted(tmp_path, monkeypatch):
     # The documented contract: size and mtime_ns are the key, content is not read. A rewrite that restores both
     # is served from the cache (provenance's fingerprint still hashes content).
-    data = tmp_path / "data"
-    task, split, gt_files = _s4(data)
-    backdate(data)
-    count = Counter(monkeypatch, "s4")
-    first = canon(task.load(data, split))
-    count.take()
+    task, data, split, gt_files, count, first = _warm_s4(tmp_path, monkeypatch)
     path = gt_files[0]
     raw = bytearray(path.read_bytes())
     path.write_bytes(bytes(raw))  # same bytes
