@@ -1,11 +1,14 @@
-"""Bootstrap over per-sample stats: paired, clustered by group, hierarchical over seeds.
+"""Bootstrap over per-sample stats: paired and clustered by group.
 
 Every metric gets its interval from one path: resample the rows, call the task's own ``aggregate``. Rows of several
 runs scored on the same items are resampled with the *same* indices (a paired bootstrap), so the comparison sees
 only the difference between runs, not the luck of the draw of test items twice over.
 
-Index drawing is vectorised (one ``integers`` call for all replicates, clusters expanded with ``np.repeat``);
-``aggregate`` is called once per run and replicate, which is where the time goes.
+Index drawing is vectorised (one ``integers`` call for a chunk of replicates, clusters expanded with ``np.repeat``).
+Calling ``aggregate`` once per run and replicate is where the time goes; a task whose metrics are functions of
+column sums of its per-sample stats declares that (``Additive``), and then every replicate is a weighted sum: the
+resample's cluster counts times the columns, one matrix product per chunk, with the very same draws (and, for
+integer-valued columns, the very same replicate values) as the ``aggregate`` path.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
+
+from crab_eval.additive import Additive
 
 Rows = Sequence[Mapping[str, Any]]
 Aggregate = Callable[[Rows], Mapping[str, float]]
@@ -38,22 +43,31 @@ class ClusterIndex:
         if groups is None:
             self.n_clusters = n_items
             self._singletons = True
+            self.cluster_of = np.arange(n_items)
             return
         if len(groups) != n_items:
             raise ValueError(f"{len(groups)} groups for {n_items} items")
         _, inverse, sizes = np.unique(np.asarray(groups, dtype=object), return_inverse=True, return_counts=True)
         self.n_clusters = len(sizes)
         self._singletons = self.n_clusters == n_items
+        self.cluster_of = inverse.reshape(-1)  # the cluster of each item
         # order lists item indices cluster by cluster; cluster c occupies order[starts[c] : starts[c] + sizes[c]].
         self._order = np.argsort(inverse, kind="stable")
         self._sizes = sizes
         self._starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
 
-    def draw(self, rng: np.random.Generator, n_boot: int) -> Iterator[np.ndarray]:
-        """``n_boot`` index arrays into the items, each a resample with replacement of clusters."""
+    def draw_picks(self, rng: np.random.Generator, n_boot: int) -> Iterator[np.ndarray]:
+        """Chunks (count x n_clusters) of cluster picks with replacement, ``n_boot`` rows in all.
+
+        Both bootstrap paths consume the random stream through this one generator, so they see the same draws.
+        """
         for first in range(0, n_boot, _CHUNK):
             count = min(_CHUNK, n_boot - first)
-            picks = rng.integers(0, self.n_clusters, size=(count, self.n_clusters))
+            yield rng.integers(0, self.n_clusters, size=(count, self.n_clusters))
+
+    def draw(self, rng: np.random.Generator, n_boot: int) -> Iterator[np.ndarray]:
+        """``n_boot`` index arrays into the items, each a resample with replacement of clusters."""
+        for picks in self.draw_picks(rng, n_boot):
             # Sorted indices keep a resample in dataset order: aggregates are order-free, and sorted input is
             # kinder to the np.unique/argsort inside many of them.
             if self._singletons:
@@ -61,6 +75,13 @@ class ClusterIndex:
                 continue
             for chosen in picks:
                 yield np.sort(self._expand(chosen))
+
+    def item_weights(self, picks: np.ndarray) -> np.ndarray:
+        """How often each item is in each resample of a chunk of picks: (count x n_items), float64 integers."""
+        count = picks.shape[0]
+        offsets = (np.arange(count) * self.n_clusters)[:, None]
+        counts = np.bincount((picks + offsets).ravel(), minlength=count * self.n_clusters)
+        return counts.reshape(count, self.n_clusters)[:, self.cluster_of].astype(np.float64)
 
     def _expand(self, chosen: np.ndarray) -> np.ndarray:
         lengths = self._sizes[chosen]
@@ -111,11 +132,13 @@ def bootstrap_runs(
     n_boot: int = DEFAULT_BOOTSTRAP,
     groups: Sequence[Hashable] | None = None,
     metrics: Sequence[str] | None = None,
+    additive: Additive | None = None,
 ) -> RunBootstrap:
     """Paired (cluster) bootstrap of several runs whose rows are aligned item by item.
 
     Each replicate draws one resample of clusters and applies it to every run: the runs share the test items, so
-    they share the draw. ``metrics`` defaults to every metric ``aggregate`` returns on the first run.
+    they share the draw. ``metrics`` defaults to every metric ``aggregate`` returns on the first run. With
+    ``additive`` the replicates are computed as weighted column sums (same draws, no per-replicate ``aggregate``).
     """
     if not runs:
         raise ValueError("no runs to bootstrap")
@@ -129,24 +152,34 @@ def bootstrap_runs(
     point = np.array([_as_vector(f, names) for f in full], dtype=np.float64)
     index = ClusterIndex(n, groups)
     replicates = np.empty((n_boot, len(runs), len(names)), dtype=np.float64)
-    for b, indices in enumerate(index.draw(rng, n_boot)):
-        gather = _gatherer(indices)  # built once, applied to every run: the draw is shared
-        for k, rows in enumerate(runs):
-            replicates[b, k] = _as_vector(aggregate(gather(rows)), names)
+    if additive is not None:
+        _additive_replicates(runs, additive, index, rng, names, replicates)
+    else:
+        for b, indices in enumerate(index.draw(rng, n_boot)):
+            gather = _gatherer(indices)  # built once, applied to every run: the draw is shared
+            for k, rows in enumerate(runs):
+                replicates[b, k] = _as_vector(aggregate(gather(rows)), names)
     return RunBootstrap(names, point, replicates, index.n_clusters)
 
 
-def resample_seeds(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Hierarchical level above items: per replicate, the mean over K seeds drawn with replacement.
-
-    ``values`` is B x K (one item resample per row, one run per column); returns B values. With K = 1 the column
-    itself: one seed carries no information about seed-to-seed spread.
-    """
-    n_boot, k = values.shape
-    if k == 1:
-        return values[:, 0].copy()
-    picks = rng.integers(0, k, size=(n_boot, k))
-    return np.take_along_axis(values, picks, axis=1).mean(axis=1)
+def _additive_replicates(
+    runs: Sequence[Rows],
+    additive: Additive,
+    index: ClusterIndex,
+    rng: np.random.Generator,
+    names: Sequence[str],
+    out: np.ndarray,
+) -> None:
+    """Fill ``out`` (B x K x M) chunk by chunk: item weights of the resamples times each run's columns."""
+    columns = [np.asarray(additive.columns(rows), dtype=np.float64) for rows in runs]
+    first = 0
+    for picks in index.draw_picks(rng, out.shape[0]):
+        weights = index.item_weights(picks)
+        for k, cols in enumerate(columns):
+            finished = additive.finish(weights @ cols)
+            for j, name in enumerate(names):
+                out[first : first + len(picks), k, j] = finished.get(name, math.nan)
+        first += len(picks)
 
 
 def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:

@@ -1,12 +1,16 @@
 """Line up result files item by item, or refuse with a clear error: never a silent mismatch.
 
-Two results can be compared item by item only if they scored the same task and split against the same annotation
-files (data fingerprint) and hold per-sample stats for exactly the same ids, each id in the same group.
+Two results can be compared item by item only if they scored the same task (at the same ``task_version``) and split
+against the same annotation files (data fingerprint) and hold per-sample stats for exactly the same ids, each id in
+the same group and, where the rows record them, with the same prompt and target (``prompt_hash``, ``target_hash``).
+Arms of a comparison are checked too: one model configuration per arm, each run given once, not the same run in
+both arms.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +21,10 @@ from crab_eval.results import RunResult
 
 # Stored metrics and the aggregate of the stored per-sample stats must agree to this (0-100 scale).
 METRIC_TOLERANCE = 1e-6
+# Run metadata that must agree within an arm: the runs of an arm differ by training seed only.
+ARM_IDENTITY = ("model", "variant", "adapter")
+# Per-sample hashes that must agree item by item between runs that are paired.
+ITEM_HASHES = ("prompt_hash", "target_hash")
 
 
 def describe(run: RunResult) -> str:
@@ -62,7 +70,34 @@ def _rows_by_id(run: RunResult, label: str) -> dict[str, Mapping[str, Any]]:
     return by_id
 
 
-def align_runs(runs: Sequence[RunResult], labels: Sequence[str] | None = None) -> AlignedRuns:
+def _check_versions(runs: Sequence[RunResult], labels: Sequence[str]) -> None:
+    versions: dict[str, str] = {}
+    for run, label in zip(runs, labels, strict=True):
+        versions.setdefault(str(run.provenance.get("task_version")), label)
+    if len(versions) > 1:
+        found = "; ".join(f"version {v} ({label})" for v, label in versions.items())
+        raise CrabEvalError(
+            f"{runs[0].task}: results scored with different task versions: {found}. Re-score the predictions with "
+            "one version, or pass --allow-version-mismatch if you know the change does not affect these results"
+        )
+
+
+def _check_item_hashes(ids: Sequence[str], reference: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
+                       task: str, label: str, first_label: str) -> None:  # fmt: skip
+    for key in ITEM_HASHES:
+        for item_id, ref_row, row in zip(ids, reference, rows, strict=True):
+            a, b = ref_row.get(key), row.get(key)
+            if a is not None and b is not None and a != b:
+                what = "prompt" if key == "prompt_hash" else "target (annotation)"
+                raise CrabEvalError(
+                    f"{task}: the {what} of item {item_id!r} differs between {label} and {first_label}; the task "
+                    "changed without a version bump, or the annotation files differ"
+                )
+
+
+def align_runs(
+    runs: Sequence[RunResult], labels: Sequence[str] | None = None, allow_version_mismatch: bool = False
+) -> AlignedRuns:
     """Check that ``runs`` can be paired item by item and return their rows in the first run's id order."""
     if not runs:
         raise CrabEvalError("no results to pair")
@@ -85,6 +120,8 @@ def align_runs(runs: Sequence[RunResult], labels: Sequence[str] | None = None) -
                 f"{first.task}/{first.split}: {label} and {first_label} were scored against different annotation "
                 f"files (data fingerprints {fingerprint[:19]}... vs {fingerprints[0][:19]}...)"
             )
+    if not allow_version_mismatch:
+        _check_versions(runs, labels)
     reference = _rows_by_id(first, first_label)
     ids = tuple(reference)
     groups = tuple(reference[i].get("group", i) for i in ids)
@@ -109,6 +146,7 @@ def align_runs(runs: Sequence[RunResult], labels: Sequence[str] | None = None) -
                     f"{first.task}: item {item_id!r} is in group {row.get('group')!r} in {label} "
                     f"but in {group!r} in {first_label}"
                 )
+        _check_item_hashes(ids, aligned[0], rows, first.task, label, first_label)
         aligned.append(rows)
     return AlignedRuns(first.task, first.split, fingerprints[0], ids, groups, tuple(aligned))
 
@@ -129,3 +167,62 @@ def main_metric_of(task_id: str, split: str) -> tuple[str, bool]:
     task = get_task(task_id)
     main = task.main_metric_for_split(split)
     return main, task.metric(main).higher_is_better
+
+
+def _identity(run: RunResult) -> tuple[Any, ...]:
+    """The arm-identity metadata of a run; a model name that ends with the run's own seed is read without it."""
+    values = [run.run.get(key) for key in ARM_IDENTITY]
+    seed = run.run.get("seed")
+    if seed is not None and isinstance(values[0], str):
+        values[0] = re.sub(rf"[-_.]?seed[-_]?{re.escape(str(seed))}$", "", values[0])
+    return tuple(values)
+
+
+def check_arm(runs: Sequence[RunResult], arm: str) -> None:
+    """An arm holds runs of one configuration that differ by training seed, each given once."""
+    task = runs[0].task
+    seeds = [r.run.get("seed") for r in runs]
+    given = [s for s in seeds if s is not None]
+    if len(given) != len(set(map(str, given))):
+        raise CrabEvalError(f"{task}: the {arm} runs repeat a seed ({seeds}); was a result given twice?")
+    hashes = [r.provenance.get("predictions_sha256") for r in runs]
+    known = [h for h in hashes if h]
+    if len(known) != len(set(known)):
+        raise CrabEvalError(f"{task}: two {arm} results score the same prediction file; give each run once")
+    identities = {_identity(r): describe(r) for r in runs}
+    if len(identities) > 1:
+        found = "; ".join(
+            ", ".join(f"{k}={v}" for k, v in zip(ARM_IDENTITY, ident, strict=True)) + f" ({label})"
+            for ident, label in identities.items()
+        )
+        raise CrabEvalError(
+            f"{task}: the {arm} arm mixes runs of different configurations ({found}); an arm's runs may differ "
+            "only by training seed"
+        )
+
+
+def check_arms(single: Sequence[RunResult], unified: Sequence[RunResult]) -> list[str]:
+    """Refuse the same run in both arms and swapped arms; returns notes (an A/A comparison is named, not refused)."""
+    task = single[0].task
+    for run in unified:
+        digest = run.provenance.get("predictions_sha256")
+        ident = (*_identity(run), run.run.get("seed"))
+        for other in single:
+            same_file = digest is not None and other.provenance.get("predictions_sha256") == digest
+            # Named runs only: the same model name and seed (variant, adapter) is the same training run.
+            named = ident[0] is not None and ident[-1] is not None
+            same_run = named and (*_identity(other), other.run.get("seed")) == ident
+            if same_file or same_run:
+                what = "predictions" if same_file else "run (model, variant, adapter and seed)"
+                raise CrabEvalError(
+                    f"{task}: the same {what} in both arms ({describe(other)} and {describe(run)}); "
+                    "a run compared with itself shows no transfer by construction"
+                )
+    variants = {r.run.get("variant") for r in single}, {r.run.get("variant") for r in unified}
+    if variants == ({"unified"}, {"single"}):
+        raise CrabEvalError(
+            f"{task}: the single arm holds unified runs and the unified arm single-task runs: arms swapped?"
+        )
+    if len(variants[0]) == 1 and variants[0] == variants[1] and None not in variants[0]:
+        return [f"{task}: both arms are variant {next(iter(variants[0]))!r} (an A/A comparison)"]
+    return []

@@ -1,58 +1,59 @@
-"""Single-task vs. unified: per-task change of the main metric with paired-bootstrap intervals and verdicts.
+"""Single-task vs. unified: per-task change of the main metric, with both noise sources, and verdicts.
 
 Definitions follow docs/transfer.md. For task t with main metric m (l = 1 if lower is better):
 ``abs_change = (-1)^l (U - S)`` in metric points and ``rel_change = Delta_t = (-1)^l (U - S) / S * 100``; positive
 means the unified run is better. S and U are means over the seeds given for each arm.
 
-Intervals come from one bootstrap per task: each replicate resamples the items (clusters of items sharing a clip),
-applies that draw to every run of both arms (paired; the test set is common to all runs, so items are crossed with
-seeds, not nested in them), then, with several seeds, resamples the seeds of each arm (hierarchical).
-Verdicts: a two-sided bootstrap p-value of "no change" per task, Holm's step-down correction across tasks; a task is
-negative (positive) only if Holm rejects and its interval at the Holm level lies wholly below (above) zero.
+Noise: the paired item bootstrap (clusters of items sharing a clip, one draw shared by every run) measures the test
+set's part; the spread of the per-seed scores measures training noise (``crab_eval.variance_components``). Intervals
+and p-values are Student t with Satterthwaite degrees of freedom. With one seed per arm, training noise is
+unmeasured unless the user supplies its scale; then the table shows test-set intervals and no verdict.
+
+Verdicts, Holm-corrected across the tasks that can have one: negative / positive (the change is significant),
+equivalent (TOST within +-margin % of S is significant), inconclusive (neither, or training noise unmeasured).
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from crab_eval.bootstrap import (
-    DEFAULT_BOOTSTRAP,
-    bootstrap_runs,
-    holm,
-    percentile_interval,
-    resample_seeds,
-    two_sided_p_value,
-)
+from crab_eval.bootstrap import DEFAULT_BOOTSTRAP, bootstrap_runs, holm
 from crab_eval.errors import CrabEvalError
-from crab_eval.pairing import align_runs, check_stored_metrics, describe, main_metric_of
+from crab_eval.pairing import align_runs, check_arm, check_arms, check_stored_metrics, describe, main_metric_of
 from crab_eval.registry import get_task
 from crab_eval.results import RunResult
+from crab_eval.variance_components import UNMEASURED, ArmNoise, Change, combine, estimate_change
 
 DELTA_M_VARIANT = (
     "Delta_m (Maninis et al. 2019; Vandenhende et al. TPAMI 2021): mean over tasks of each task's main-metric "
     "relative change, baseline = the single-task runs"
 )
-CORRECTION = "Holm (1979) step-down over the tasks, two-sided bootstrap p-values"
-BOOTSTRAP_SCHEME = (
-    "paired percentile bootstrap: items resampled by cluster (group), one draw shared by all runs; "
-    "seeds of each arm resampled per replicate when several are given (hierarchical)"
+CORRECTION = "Holm (1979) step-down over the tasks with measured training noise, t tests (Satterthwaite df)"
+NOISE_MODEL = (
+    "two sources: test items (paired cluster bootstrap, one draw shared by all runs) and training seeds "
+    "(spread of the per-seed scores); t intervals with Welch-Satterthwaite df"
 )
+DEFAULT_MARGIN = 2.0  # equivalence margin, % of the single-task score
+VERDICTS = ("negative", "positive", "equivalent", "inconclusive")
 
 
 @dataclass
 class ArmSummary:
-    """One arm (single or unified) of one task: the main metric of each seed, their mean and std."""
+    """One arm (single or unified) of one task: the main metric of each seed, their mean and std, and failures."""
 
     seeds: list[Any]
     values: list[float]
     mean: float
     std: float | None  # sample std (ddof=1) over seeds; None with one seed
+    n_samples: int = 0
+    n_missing: list[int] = field(default_factory=list)  # per run
+    n_unparsed: list[int] = field(default_factory=list)  # per run
 
 
 @dataclass
@@ -67,17 +68,31 @@ class TaskTransfer:
     unified: ArmSummary
     abs_change: float
     rel_change: float | None  # None where the baseline is 0
+    se: float
+    df: float
+    se_items: float
+    se_seeds: float
+    training_noise: str  # measured | borrowed | assumed | unmeasured
+    training_noise_detail: str
     abs_ci: tuple[float, float]
     rel_ci: tuple[float, float]
     p_value: float
+    margin: float  # equivalence margin in metric points (DEFAULT_MARGIN % of S unless set)
+    p_equivalent: float
+    detectable_change: float  # smallest change found with 80% power at alpha (two-sided, uncorrected), points
     p_holm: float = math.nan
+    p_equivalent_holm: float = math.nan
     holm_confidence: float = math.nan  # the level of the task's corrected interval, 1 - alpha / (T - rank)
     abs_ci_holm: tuple[float, float] = (math.nan, math.nan)
     rel_ci_holm: tuple[float, float] = (math.nan, math.nan)
-    verdict: str = "neutral"
-    # Replicates are kept for the Delta_m interval and plots; not written to JSON.
-    abs_replicates: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
-    rel_replicates: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    verdict: str = "inconclusive"
+    # Kept for Delta_m; not written to JSON.
+    change: Change | None = field(default=None, repr=False)
+    arm_noise: tuple[ArmNoise, ArmNoise] | None = field(default=None, repr=False)
+
+    def relative(self, value: float) -> float:
+        """A change in points as % of the single-task score (the score taken as fixed)."""
+        return value / abs(self.single.mean) * 100.0 if self.single.mean != 0 else math.nan
 
 
 @dataclass
@@ -87,52 +102,60 @@ class TransferReport:
     seed: int
     confidence: float
     alpha: float
+    margin_percent: float
     delta_m: float | None
     delta_m_ci: tuple[float, float]
     delta_m_tasks: list[str]
-    nt_percent: float
+    delta_m_noise: str
+    nt_percent: float  # share of tasks with a significant negative verdict
     pt_percent: float
+    nt_point_percent: float  # share of tasks whose point estimate is negative (Crab+'s reading)
+    pt_point_percent: float
+    equivalent_percent: float
+    inconclusive_percent: float
     worst_task: str | None
     worst_rel_change: float | None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        tasks = []
-        for t in self.tasks:
-            row = asdict(t)
-            row.pop("abs_replicates")
-            row.pop("rel_replicates")
-            tasks.append(row)
-        return {
-            "kind": "crab-eval transfer",
-            "version": 1,
-            "baseline": "single-task runs (S); compared: unified runs (U)",
-            "delta_m": {
-                "variant": DELTA_M_VARIANT,
-                "value": self.delta_m,
-                "ci": _finite(list(self.delta_m_ci)),
-                "tasks": self.delta_m_tasks,
-            },
-            "nt_percent": self.nt_percent,
-            "pt_percent": self.pt_percent,
-            "worst_task": {"task": self.worst_task, "rel_change": self.worst_rel_change},
-            "correction": CORRECTION,
-            "alpha": self.alpha,
-            "bootstrap": {
-                "scheme": BOOTSTRAP_SCHEME,
-                "replicates": self.n_boot,
-                "seed": self.seed,
-                "confidence": self.confidence,
-            },
-            "notes": self.notes,
-            "tasks": _finite(tasks),
-        }
+        skip = {"change", "arm_noise"}
+        tasks = [{k: v for k, v in vars(t).items() if k not in skip} for t in self.tasks]
+        for row, t in zip(tasks, self.tasks, strict=True):
+            row["single"], row["unified"] = vars(t.single), vars(t.unified)
+        return _finite(
+            {
+                "kind": "crab-eval transfer",
+                "version": 2,
+                "baseline": "single-task runs (S); compared: unified runs (U)",
+                "delta_m": {
+                    "variant": DELTA_M_VARIANT,
+                    "value": self.delta_m,
+                    "ci": list(self.delta_m_ci),
+                    "tasks": self.delta_m_tasks,
+                    "training_noise": self.delta_m_noise,
+                },
+                "nt_percent": self.nt_percent,
+                "pt_percent": self.pt_percent,
+                "nt_point_percent": self.nt_point_percent,
+                "pt_point_percent": self.pt_point_percent,
+                "equivalent_percent": self.equivalent_percent,
+                "inconclusive_percent": self.inconclusive_percent,
+                "worst_task": {"task": self.worst_task, "rel_change": self.worst_rel_change},
+                "correction": CORRECTION,
+                "noise_model": NOISE_MODEL,
+                "alpha": self.alpha,
+                "equivalence_margin_percent": self.margin_percent,
+                "bootstrap": {"replicates": self.n_boot, "seed": self.seed, "confidence": self.confidence},
+                "notes": self.notes,
+                "tasks": tasks,
+            }
+        )
 
 
 def _finite(obj: Any) -> Any:
-    """NaN -> None, tuples -> lists: strict JSON."""
+    """NaN and infinities -> None, tuples -> lists: strict JSON."""
     if isinstance(obj, float):
-        return None if math.isnan(obj) else obj
+        return None if math.isnan(obj) or math.isinf(obj) else obj
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -152,18 +175,15 @@ def _arm(runs: Sequence[RunResult], values: np.ndarray) -> ArmSummary:
         values=vals,
         mean=float(np.mean(vals)),
         std=float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
+        n_samples=runs[0].n_samples,
+        n_missing=[r.n_missing for r in runs],
+        n_unparsed=[r.n_unparsed for r in runs],
     )
 
 
-def _check_arm(runs: Sequence[RunResult], arm: str) -> None:
-    seeds = [r.run.get("seed") for r in runs]
-    given = [s for s in seeds if s is not None]
-    if len(given) != len(set(map(str, given))):
-        raise CrabEvalError(f"{runs[0].task}: the {arm} runs repeat a seed ({seeds}); was a result given twice?")
-    hashes = [r.provenance.get("predictions_sha256") for r in runs]
-    known = [h for h in hashes if h]
-    if len(known) != len(set(known)):
-        raise CrabEvalError(f"{runs[0].task}: two {arm} results score the same prediction file; give each run once")
+def _by_seed(runs: Sequence[RunResult]) -> list[RunResult]:
+    """Runs in seed order (unrecorded seeds last, in the given order): the unified arm's run k is one model."""
+    return sorted(runs, key=lambda r: (r.run.get("seed") is None, str(r.run.get("seed"))))
 
 
 def compare_task(
@@ -172,32 +192,35 @@ def compare_task(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     confidence: float = 0.95,
+    seed_sd: float | None = None,
+    margin_percent: float = DEFAULT_MARGIN,
+    allow_version_mismatch: bool = False,
 ) -> TaskTransfer:
     """One task's single-vs-unified comparison (no correction across tasks yet)."""
-    _check_arm(single, "single")
-    _check_arm(unified, "unified")
+    check_arm(single, "single")
+    check_arm(unified, "unified")
+    single, unified = _by_seed(single), _by_seed(unified)
     runs = [*single, *unified]
-    aligned = align_runs(runs)
+    aligned = align_runs(runs, allow_version_mismatch=allow_version_mismatch)
     task = get_task(aligned.task)
     metric, higher = main_metric_of(aligned.task, aligned.split)
-    rng = task_rng(seed, aligned.task)
-    boot = bootstrap_runs(aligned.rows, task.aggregate, rng, n_boot, aligned.groups)
+    boot = bootstrap_runs(
+        aligned.rows, task.aggregate, task_rng(seed, aligned.task), n_boot, aligned.groups, additive=task.additive
+    )
     for k, run in enumerate(runs):
         check_stored_metrics(run, dict(zip(boot.metrics, boot.point[k], strict=True)), describe(run))
     if metric not in boot.metrics:
         raise CrabEvalError(f"task {aligned.task!r} did not produce its main metric {metric!r}")
     point, reps = boot.metric(metric)
+    if np.isnan(point).any():
+        raise CrabEvalError(f"{aligned.task}: the main metric {metric!r} is undefined in a run")
     n_single = len(single)
-    s_arm, u_arm = _arm(single, point[:n_single]), _arm(unified, point[n_single:])
-    s_reps = resample_seeds(reps[:, :n_single], rng)
-    u_reps = resample_seeds(reps[:, n_single:], rng)
+    noise = ArmNoise(point[:n_single], reps[:, :n_single]), ArmNoise(point[n_single:], reps[:, n_single:])
     sign = 1.0 if higher else -1.0
-    abs_reps = sign * (u_reps - s_reps)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel_reps = np.where(s_reps != 0, abs_reps / s_reps * 100.0, np.nan)
-    abs_change = sign * (u_arm.mean - s_arm.mean) + 0.0  # + 0.0: no "-0.00"
-    rel_change = abs_change / s_arm.mean * 100.0 if s_arm.mean != 0 else None
-    return TaskTransfer(
+    change = estimate_change(*noise, sign, aligned.n_groups, seed_sd)
+    s_arm, u_arm = _arm(single, point[:n_single]), _arm(unified, point[n_single:])
+    margin = margin_percent / 100.0 * abs(s_arm.mean)
+    row = TaskTransfer(
         task=aligned.task,
         split=aligned.split,
         metric=metric,
@@ -206,14 +229,25 @@ def compare_task(
         n_groups=aligned.n_groups,
         single=s_arm,
         unified=u_arm,
-        abs_change=float(abs_change),
-        rel_change=None if rel_change is None else float(rel_change),
-        abs_ci=percentile_interval(abs_reps, confidence),
-        rel_ci=percentile_interval(rel_reps, confidence),
-        p_value=two_sided_p_value(abs_reps),
-        abs_replicates=abs_reps,
-        rel_replicates=rel_reps,
+        abs_change=change.estimate,
+        rel_change=change.estimate / s_arm.mean * 100.0 if s_arm.mean != 0 else None,
+        se=change.se,
+        df=change.df,
+        se_items=math.sqrt(change.v_items),
+        se_seeds=math.sqrt(change.v_seeds),
+        training_noise=change.noise,
+        training_noise_detail=change.noise_detail,
+        abs_ci=change.interval(confidence),
+        rel_ci=(math.nan, math.nan),
+        p_value=change.p_value(),
+        margin=margin,
+        p_equivalent=change.p_equivalent(margin),
+        detectable_change=change.detectable(1.0 - confidence),
+        change=change,
+        arm_noise=noise,
     )
+    row.rel_ci = (row.relative(row.abs_ci[0]), row.relative(row.abs_ci[1]))
+    return row
 
 
 def _split_by_task(runs: Sequence[RunResult]) -> dict[str, list[RunResult]]:
@@ -223,6 +257,12 @@ def _split_by_task(runs: Sequence[RunResult]) -> dict[str, list[RunResult]]:
     return by_task
 
 
+def _seed_sd_for(seed_sd: float | Mapping[str, float] | None, task: str) -> float | None:
+    if seed_sd is None or isinstance(seed_sd, int | float):
+        return None if seed_sd is None else float(seed_sd)
+    return seed_sd.get(task, seed_sd.get("*"))
+
+
 def compute_transfer(
     single: Sequence[RunResult],
     unified: Sequence[RunResult],
@@ -230,13 +270,22 @@ def compute_transfer(
     seed: int = 0,
     confidence: float = 0.95,
     progress: Callable[[str], None] | None = None,
+    seed_sd: float | Mapping[str, float] | None = None,
+    margin_percent: float = DEFAULT_MARGIN,
+    allow_version_mismatch: bool = False,
 ) -> TransferReport:
     """The transfer table: every task present in both arms; a task in only one arm is an error.
 
-    ``progress`` receives one line per task before its bootstrap starts (the slow part: B x runs aggregates).
+    ``seed_sd``: the training seed-to-seed standard deviation of the main metric (points), one number for every task
+    or ``{task: sd}`` (``"*"`` for the rest); used only where both arms have a single seed.
+    ``progress`` receives one line per task before its bootstrap starts.
     """
     if not 0.0 < confidence < 1.0:
         raise CrabEvalError(f"confidence must be between 0 and 1, got {confidence}")
+    if margin_percent < 0 or math.isnan(margin_percent):
+        raise CrabEvalError(f"the equivalence margin must be >= 0 (% of the single-task score), got {margin_percent}")
+    if n_boot < 2:
+        raise CrabEvalError(f"the bootstrap needs at least 2 replicates, got {n_boot}")
     single_by, unified_by = _split_by_task(single), _split_by_task(unified)
     if not single_by or not unified_by:
         raise CrabEvalError("transfer needs at least one single-task and one unified result")
@@ -253,36 +302,87 @@ def compute_transfer(
                 if found
             )
         )
-    rows = []
+    rows, notes = [], []
     for task in sorted(single_by):
+        notes.extend(check_arms(single_by[task], unified_by[task]))
         if progress is not None:
             n_runs = len(single_by[task]) + len(unified_by[task])
             progress(f"{task}: bootstrapping {n_runs} runs x {n_boot} replicates")
-        rows.append(compare_task(single_by[task], unified_by[task], n_boot, seed, confidence))
-    return summarise(rows, n_boot, seed, confidence)
+        sd = _seed_sd_for(seed_sd, task)
+        if sd is not None and (sd < 0 or math.isnan(sd)):
+            raise CrabEvalError(f"{task}: the seed standard deviation must be >= 0, got {sd}")
+        rows.append(
+            compare_task(
+                single_by[task], unified_by[task], n_boot, seed, confidence, sd, margin_percent,
+                allow_version_mismatch,
+            )
+        )  # fmt: skip
+    return summarise(rows, n_boot, seed, confidence, margin_percent, notes)
 
 
-def summarise(rows: list[TaskTransfer], n_boot: int, seed: int, confidence: float) -> TransferReport:
-    """Holm across tasks, verdicts, NT%/PT%, worst task and Delta_m."""
-    alpha = 1.0 - confidence
-    notes: list[str] = []
-    adjusted, divisors = holm([r.p_value for r in rows])
-    if 2.0 / (n_boot + 1) * len(rows) >= alpha:
-        notes.append(
-            f"{n_boot} replicates cannot reach Holm significance for {len(rows)} tasks "
-            f"(smallest p = {2.0 / (n_boot + 1):.4f}); raise --bootstrap"
-        )
-    for row, p_adj, divisor in zip(rows, adjusted, divisors, strict=True):
-        row.p_holm = float(p_adj)
-        if math.isnan(divisor):
-            continue
+def _holm_verdicts(rows: list[TaskTransfer], alpha: float) -> None:
+    """Holm over the tasks that can have a verdict: once for "changed", once (TOST) for "equivalent"."""
+    family = [r for r in rows if r.change is not None and r.change.verdict_possible]
+    adjusted, divisors = holm([r.p_value for r in family])
+    adjusted_eq, _ = holm([r.p_equivalent for r in family])
+    for row, p_adj, p_eq, divisor in zip(family, adjusted, adjusted_eq, divisors, strict=True):
+        assert row.change is not None
+        row.p_holm, row.p_equivalent_holm = float(p_adj), float(p_eq)
         row.holm_confidence = 1.0 - alpha / float(divisor)
-        row.abs_ci_holm = percentile_interval(row.abs_replicates, row.holm_confidence)
-        row.rel_ci_holm = percentile_interval(row.rel_replicates, row.holm_confidence)
-        if p_adj < alpha and row.abs_ci_holm[1] < 0:
-            row.verdict = "negative"
-        elif p_adj < alpha and row.abs_ci_holm[0] > 0:
-            row.verdict = "positive"
+        row.abs_ci_holm = row.change.interval(row.holm_confidence)
+        row.rel_ci_holm = (row.relative(row.abs_ci_holm[0]), row.relative(row.abs_ci_holm[1]))
+        if p_adj < alpha:
+            row.verdict = "negative" if row.abs_change < 0 else "positive"
+        elif p_eq < alpha:
+            row.verdict = "equivalent"
+
+
+def _delta_m(rows: list[TaskTransfer]) -> tuple[Change | None, str]:
+    """Delta_m with both noise sources. The unified arm's run k is one model for every task, so its seed effects
+    are shared across tasks: where every task has the same unified seeds (and the same number of single seeds),
+    Delta_m is computed per seed and its spread measured directly; otherwise tasks are taken as independent."""
+    parts = [r for r in rows if r.rel_change is not None and r.change is not None and r.arm_noise is not None]
+    if not parts:
+        return None, ""
+    weights = [(1.0 if r.higher_is_better else -1.0) * 100.0 / (len(parts) * r.single.mean) for r in parts]
+    unified_seeds = {tuple(map(str, r.unified.seeds)) for r in parts}
+    single_k = {len(r.single.values) for r in parts}
+    aligned = len(unified_seeds) == 1 and None not in parts[0].unified.seeds and len(single_k) == 1
+    if aligned and max(len(parts[0].single.values), len(parts[0].unified.values)) >= 2:
+        arms = []
+        for side in (0, 1):
+            arm_noise = [r.arm_noise[side] for r in parts]  # type: ignore[index]
+            # Tasks' item draws are independent streams: replicate b of every task together is a joint draw.
+            values = np.sum([w * a.values for w, a in zip(weights, arm_noise, strict=True)], axis=0)
+            replicates = np.sum([w * a.replicates for w, a in zip(weights, arm_noise, strict=True)], axis=0)
+            arms.append(ArmNoise(values, replicates))
+        change = estimate_change(arms[0], arms[1], 1.0, sum(r.n_groups for r in parts))
+        return change, "per seed (the unified seeds are the same models across tasks)"
+    # r.change is already signed (positive = better): only the scale of Delta_t remains.
+    detail = "tasks taken as independent"
+    change = combine([(100.0 / (len(parts) * r.single.mean), r.change) for r in parts], detail)  # type: ignore[misc]
+    return change, detail
+
+
+def summarise(
+    rows: list[TaskTransfer],
+    n_boot: int,
+    seed: int,
+    confidence: float,
+    margin_percent: float = DEFAULT_MARGIN,
+    notes: list[str] | None = None,
+) -> TransferReport:
+    """Holm across tasks, verdicts, NT%/PT% (two readings), worst task and Delta_m."""
+    alpha = 1.0 - confidence
+    notes = list(notes or [])
+    _holm_verdicts(rows, alpha)
+    unmeasured = [r.task for r in rows if r.training_noise == UNMEASURED]
+    if unmeasured:
+        notes.append(
+            "training noise unmeasured (one seed per arm) for " + ", ".join(unmeasured) + ": their intervals cover "
+            "test-set noise only and their verdict is inconclusive; train more seeds of either arm, or supply the "
+            "seed-to-seed spread (--seed-sd)"
+        )
     n = len(rows)
     with_rel = [r for r in rows if r.rel_change is not None]
     if len(with_rel) < n:
@@ -291,25 +391,32 @@ def summarise(rows: list[TaskTransfer], n_boot: int, seed: int, confidence: floa
             + ", ".join(r.task for r in rows if r.rel_change is None)
             + "; left out of Delta_m"
         )
-    delta_m = float(np.mean([r.rel_change for r in with_rel])) if with_rel else None
-    delta_m_ci: tuple[float, float] = (math.nan, math.nan)
-    if with_rel:
-        # Tasks are scored on disjoint items with independent streams, so per-replicate means of independent task
-        # replicates are a valid bootstrap of the mean.
-        delta_m_ci = percentile_interval(np.mean([r.rel_replicates for r in with_rel], axis=0), confidence)
+    change, detail = _delta_m(rows)
+    delta_m_ci = change.interval(confidence) if change is not None else (math.nan, math.nan)
+    delta_m_noise = "" if change is None else f"{change.noise} ({detail})"
     # Worst by relative change where it is defined; by absolute change only if it is defined nowhere.
     worst = min(with_rel, key=lambda r: r.rel_change or 0.0) if with_rel else min(rows, key=lambda r: r.abs_change)
+
+    def share(condition: Callable[[TaskTransfer], bool]) -> float:
+        return 100.0 * sum(condition(r) for r in rows) / n
+
     return TransferReport(
         tasks=rows,
         n_boot=n_boot,
         seed=seed,
         confidence=confidence,
         alpha=alpha,
-        delta_m=delta_m,
+        margin_percent=margin_percent,
+        delta_m=None if change is None else change.estimate,
         delta_m_ci=delta_m_ci,
         delta_m_tasks=[r.task for r in with_rel],
-        nt_percent=100.0 * sum(r.verdict == "negative" for r in rows) / n,
-        pt_percent=100.0 * sum(r.verdict == "positive" for r in rows) / n,
+        delta_m_noise=delta_m_noise,
+        nt_percent=share(lambda r: r.verdict == "negative"),
+        pt_percent=share(lambda r: r.verdict == "positive"),
+        nt_point_percent=share(lambda r: r.abs_change < 0),
+        pt_point_percent=share(lambda r: r.abs_change > 0),
+        equivalent_percent=share(lambda r: r.verdict == "equivalent"),
+        inconclusive_percent=share(lambda r: r.verdict == "inconclusive"),
         worst_task=worst.task,
         worst_rel_change=worst.rel_change,
         notes=notes,

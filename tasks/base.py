@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from crab_eval.additive import Additive
 from crab_eval.errors import AnnotationError, CrabEvalError
 
 # Crab's prompt prefix: the placeholders are replaced by the model with the encoders' query tokens.
@@ -58,6 +59,9 @@ class Task(ABC):
     main_metric: ClassVar[str]
     # True where the answer text alone carries the prediction; mask tasks get masks from a mask head instead.
     text_predictions: ClassVar[bool] = True
+    # Set where every metric is a function of column sums of the per-sample stats (crab_eval/additive.py): the
+    # bootstrap then computes replicates as matrix products instead of calling ``aggregate`` per replicate.
+    additive: ClassVar[Additive | None] = None
 
     # ---- official files -> samples -------------------------------------------------------------------------
     @abstractmethod

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from crab_eval.additive import Additive
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.music_avqa import ANSWER_VOCABULARY, split_path
 from crab_eval.registry import register_task
@@ -226,3 +227,36 @@ class MusicAVQA(Task):
             if value is not None:
                 results[name] = value
         return results
+
+    additive = Additive(columns=lambda stats: _columns(stats), finish=lambda sums: _finish(sums))
+
+
+# The bootstrap's fast path (crab_eval/additive.py): per question type, right answers and questions; then all.
+_TYPES: tuple[str, ...] = tuple(name for name in METRIC_ORDER if name not in AVERAGES and name != "overall")
+_TYPE_INDEX = {name: i for i, name in enumerate(_TYPES)}
+
+
+def _columns(stats: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    out = np.zeros((len(stats), 2 * len(_TYPES) + 2), dtype=np.float64)
+    for i, s in enumerate(stats):
+        j = _TYPE_INDEX.get(s["qtype"])
+        if j is not None:
+            out[i, 2 * j] = s["correct"]
+            out[i, 2 * j + 1] = 1.0
+        out[i, -2] = s["correct"]
+        out[i, -1] = 1.0
+    return out
+
+
+def _finish(sums: np.ndarray) -> dict[str, np.ndarray]:
+    """``aggregate``'s arithmetic on column sums (integers, so the same values bit for bit)."""
+    results = {"overall": 100.0 * sums[:, -2] / sums[:, -1]}
+    for name in METRIC_ORDER:
+        if name == "overall":
+            continue
+        members = [_TYPE_INDEX[m] for m in AVERAGES.get(name, (name,))]
+        right = sum(sums[:, 2 * j] for j in members)
+        total = sum(sums[:, 2 * j + 1] for j in members)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            results[name] = np.where(total > 0, 100.0 * right / total, np.nan)
+    return results

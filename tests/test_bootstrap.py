@@ -17,7 +17,6 @@ from crab_eval.bootstrap import (
     bootstrap_runs,
     holm,
     percentile_interval,
-    resample_seeds,
     take,
     two_sided_p_value,
 )
@@ -153,15 +152,47 @@ def test_cluster_bootstrap_spread_matches_cluster_level_standard_error() -> None
     assert np.std(items.replicates[:, 0, 0]) == pytest.approx(se_item, rel=0.08)
 
 
-def test_resample_seeds() -> None:
-    values = np.tile([0.0, 0.0, 3.0], (20000, 1))
-    means = resample_seeds(values, np.random.default_rng(0))
-    # Mean of 3 draws from {0, 0, 3}: expectation 1, variance = population variance 2 / 3.
-    assert set(np.round(means, 9)) <= {0.0, 1.0, 2.0, 3.0}
-    assert means.mean() == pytest.approx(1.0, abs=0.03)
-    assert means.var() == pytest.approx(2.0 / 3.0, rel=0.05)
-    one = np.arange(5.0).reshape(5, 1)
-    assert np.array_equal(resample_seeds(one, np.random.default_rng(0)), np.arange(5.0))
+def test_item_weights_count_each_item_in_each_resample() -> None:
+    groups = ["v0"] * 3 + ["v1"] + ["v2"] * 5 + ["v3"] * 2
+    index = ClusterIndex(len(groups), groups)
+    draws = list(index.draw(np.random.default_rng(4), 250))
+    weights = np.concatenate([index.item_weights(p) for p in index.draw_picks(np.random.default_rng(4), 250)])
+    # Counted from the gathered index arrays of the aggregate path, by hand.
+    expected = np.array([np.bincount(d, minlength=len(groups)) for d in draws], dtype=np.float64)
+    assert weights.shape == (250, len(groups)) and np.array_equal(weights, expected)
+
+
+def _additive_cases():
+    """Per task with a fast path: rows in its per-sample format (random, with rare categories and edge values)."""
+    rng = np.random.default_rng(12)
+    qtypes = ["audio_counting", "audio_comparative", "visual_counting", "visual_location", "av_existential",
+              "av_counting", "av_location", "av_comparative", "av_temporal", "other"]  # fmt: skip
+    # A rare question type: absent from many resamples, so its metric is NaN there on both paths.
+    weights = np.array([1.0] * 9 + [0.5]) / 9.5
+    return {
+        "ave": [{"correct": int(rng.integers(0, 11)), "total": 10} for _ in range(40)],
+        "synth_ave_swap": [{"correct": int(rng.integers(0, 11)), "total": 10} for _ in range(7)],
+        "music_avqa": [
+            {"correct": int(rng.random() < 0.6), "qtype": qtypes[i] if i < 10 else str(rng.choice(qtypes, p=weights))}
+            for i in range(60)
+        ]
+        + [{"correct": 1, "qtype": "av_temporal"}],
+    }
+
+
+@pytest.mark.parametrize("task_id", sorted(_additive_cases()))
+def test_additive_path_gives_the_same_replicates_bit_for_bit(task_id: str) -> None:
+    from crab_eval.registry import get_task
+
+    task = get_task(task_id)
+    assert task.additive is not None
+    rows = _additive_cases()[task_id]
+    other = [{**r, "correct": r["correct"] // 2} for r in rows]
+    groups = [f"g{i // 3}" for i in range(len(rows))]
+    slow = bootstrap_runs([rows, other], task.aggregate, np.random.default_rng(8), 230, groups)
+    fast = bootstrap_runs([rows, other], task.aggregate, np.random.default_rng(8), 230, groups, additive=task.additive)
+    assert slow.metrics == fast.metrics and np.array_equal(slow.point, fast.point, equal_nan=True)
+    assert np.array_equal(slow.replicates, fast.replicates, equal_nan=True)
 
 
 def test_two_sided_p_value_by_hand() -> None:
@@ -192,3 +223,14 @@ def test_bad_arguments() -> None:
         bootstrap_runs([rows_of([1, 0]), rows_of([1])], mean_aggregate, np.random.default_rng(0), 10)
     with pytest.raises(ValueError):
         bootstrap_runs([rows_of([1, 0])], mean_aggregate, np.random.default_rng(0), 0)
+
+
+def test_every_task_with_a_fast_path_is_checked_above() -> None:
+    from crab_eval.registry import get_task, task_ids
+
+    declared = {
+        t
+        for t in task_ids()
+        if get_task(t).additive is not None and type(get_task(t)).__module__.startswith("crab_eval")
+    }
+    assert declared and declared <= set(_additive_cases())

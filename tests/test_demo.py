@@ -130,46 +130,37 @@ def _reference_report(kind: str, folder: str = "demo") -> TransferReport:
 RUNS = ("demo", "demo_seeds3")
 
 
+@pytest.mark.parametrize("kind", ADAPTERS)
+def test_one_seed_claims_nothing_and_says_why(kind: str) -> None:
+    report = _reference_report(kind, "demo")
+    # One training seed per arm: training noise is unmeasured, so no verdict may claim transfer.
+    assert {t.verdict for t in report.tasks} == {"inconclusive"}
+    assert {t.training_noise for t in report.tasks} == {"unmeasured"}
+    assert any("training noise unmeasured" in note for note in report.notes)
+
+
 @pytest.mark.parametrize("folder", RUNS)
 @pytest.mark.parametrize("kind", ADAPTERS)
-def test_planted_conflict_is_negative_and_significant(kind: str, folder: str) -> None:
+def test_planted_conflict_lowers_both_tasks(kind: str, folder: str) -> None:
     rows = {t.task: t for t in _reference_report(kind, folder).tasks}
     # ave trained together with synth_ave_swap (same inputs, prompt and template; other class words): the unified
-    # model is worse on both tasks of the pair, and the comparator calls the pair's loss significant after Holm's
-    # correction on at least one of them (which one depends on the vocabulary the unified model settles on).
+    # model is worse on both tasks of the pair, and ave's interval (items, and seeds where measured) lies below 0.
     pair = [rows["ave"], rows["synth_ave_swap"]]
     assert all(t.abs_change < 0 for t in pair), [(t.task, t.abs_change) for t in pair]
-    assert any(t.verdict == "negative" for t in pair), [(t.task, t.p_holm, t.verdict) for t in pair]
-
-
-def test_conflict_is_significant_on_both_tasks_over_three_seeds() -> None:
-    for kind in ADAPTERS:
-        rows = {t.task: t for t in _reference_report(kind, "demo_seeds3").tasks}
-        assert rows["ave"].verdict == rows["synth_ave_swap"].verdict == "negative", kind
-
-
-_LORA_S4 = (
-    "unified LoRA is below single-task on S4 in every seed (J -15.6, -2.5, -0.3; seed 0 answers 23 of 128 S4 prompts "
-    "in AVE's template without mask tokens): interference between output formats, not the planted skill; "
-    "I-LoRA's routed heads stay neutral (docs/demo.md, Calibration)"
-)
+    assert rows["ave"].abs_ci[1] < 0, rows["ave"].abs_ci
+    # With three seeds the training noise of this configuration (ave's single-task runs spread by 11.6 points)
+    # leaves the Holm-corrected verdict short of significance (p 0.065 / 0.131): no verdict contradicts the plant.
+    assert {t.verdict for t in pair} <= {"negative", "inconclusive"}
 
 
 @pytest.mark.parametrize("folder", RUNS)
-@pytest.mark.parametrize(
-    ("kind", "task"),
-    [
-        ("lora", "avvp"),
-        ("ilora", "avvp"),
-        ("ilora", "s4"),
-        pytest.param("lora", "s4", marks=pytest.mark.xfail(strict=True, reason=_LORA_S4)),
-    ],
-)
-def test_planted_shared_skill_is_positive_or_neutral(kind: str, task: str, folder: str) -> None:
+@pytest.mark.parametrize(("kind", "task"), [("lora", "avvp"), ("ilora", "avvp"), ("ilora", "s4"), ("lora", "s4")])
+def test_planted_shared_skill_is_never_called_negative(kind: str, task: str, folder: str) -> None:
     rows = {t.task: t for t in _reference_report(kind, folder).tasks}
     # The shared-skill group is ave, avvp, s4; ave is also in the conflict (which dominates it), so the group's
-    # members outside the conflict are the ones the planted relation speaks for.
-    assert rows[task].verdict in ("positive", "neutral"), (task, rows[task].verdict, rows[task].rel_change)
+    # members outside the conflict are the ones the planted relation speaks for. (LoRA's S4 loss, from output-format
+    # interference in seed 0, is within the measured training noise: inconclusive, docs/demo.md.)
+    assert rows[task].verdict != "negative", (task, rows[task].verdict, rows[task].rel_change)
 
 
 # ---- (c) issue 4: the unified model beats the trivial baselines ------------------------------------------------------

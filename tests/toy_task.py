@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from crab_eval.additive import Additive
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.registry import register_task
 from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
@@ -68,3 +71,8 @@ class ToyTask(Task):
     def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         acc = 100.0 * sum(s["correct"] for s in stats) / len(stats)
         return {"accuracy": acc, "error": 100.0 - acc}
+
+    additive = Additive(
+        columns=lambda stats: np.array([[s["correct"], 1] for s in stats], dtype=np.float64),
+        finish=lambda sums: {"accuracy": (acc := 100.0 * sums[:, 0] / sums[:, 1]), "error": 100.0 - acc},
+    )

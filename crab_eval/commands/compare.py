@@ -17,7 +17,8 @@ def add_parser(sub: Any) -> None:
         sub,
         "compare",
         "regression check of a new result against a reference: exact (identical predictions) or statistical "
-        "(paired-bootstrap interval of the change per metric); exit 0 pass, 1 regression, 2 unusable input",
+        "(paired-bootstrap interval of the change of the main metric, or of every metric with a Holm correction); "
+        "exit 0 pass, 1 regression, 2 unusable input",
         "crab-eval compare results/new/ave.json --reference results/reference/ave.json --tolerance 0.5",
     )
     parser.add_argument("new", metavar="NEW", help="result file of the new run")
@@ -32,6 +33,14 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
+    parser.add_argument(
+        "--metrics", choices=("main", "all"), default="main",
+        help="metrics that gate: the task's main metric (default), or all with a Holm correction across them",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-version-mismatch", action="store_true",
+        help="compare results scored with different task versions (refused by default)",
+    )  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -41,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 < args.confidence < 1.0:
         raise CrabEvalError(f"--confidence must be between 0 and 1, got {args.confidence}")
     new, reference = read_labelled([args.new, args.reference])
-    report = compare_results(new, reference, args.tolerance, args.exact, args.bootstrap, args.seed, args.confidence)
+    report = compare_results(
+        new, reference, args.tolerance, args.exact, args.bootstrap, args.seed, args.confidence, args.metrics,
+        args.allow_version_mismatch,
+    )  # fmt: skip
     print(format_report(report))
     return 0 if report.passed else 1
