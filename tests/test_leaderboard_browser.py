@@ -38,6 +38,7 @@ FLAGS = (
 )
 ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow")]
 RANK, COVERAGE, WIN_RATE = 3, 4, 5  # summary columns after Model, Source, Variant
+COMMITTED = Path(__file__).parents[1] / "results" / "leaderboard"
 
 
 def ensure_chromium() -> None:
@@ -224,3 +225,48 @@ def header_buttons(driver: Any, table_id: str) -> list[Any]:
     from selenium.webdriver.common.by import By
 
     return driver.find_elements(By.CSS_SELECTOR, f"#{table_id} thead th button")
+
+
+def test_committed_page_in_chromium(driver: Any, tmp_path: Path) -> None:
+    """results/leaderboard as committed: real-data baseline rows, no fixture rows, every row's coverage as the
+    entries and the published numbers give it, the summary in ranking order. Its screenshot is docs/leaderboard.png
+    (``CRAB_EVAL_ARTIFACTS=DIR`` keeps it)."""
+    manifest = json.loads((COMMITTED / "real-data.json").read_text())
+    published = json.loads((Path(__file__).parents[1] / "baselines" / "published.json").read_text())["rows"]
+    entries = [json.loads(p.read_text()) for p in sorted((COMMITTED / "entries").glob("*.json"))]
+    covered = {e["submission"]["model"]: {(r["task"], r["split"]) for r in e["results"]} for e in entries}
+    for item in published:
+        covered.setdefault(f"{item['model']}|{item['source']}", set()).add((item["task"], item["split"]))
+    total = len(set().union(*covered.values()))
+    driver.get((COMMITTED / "index.html").as_uri())
+    models = column_texts(driver, "table-summary", 0)
+    sources = column_texts(driver, "table-summary", 1)
+    cover = [int(t.split("/")[0]) for t in column_texts(driver, "table-summary", COVERAGE)]
+    assert {t.split("/")[1] for t in column_texts(driver, "table-summary", COVERAGE)} == {str(total)}
+    assert not [m for m in models if "fixture" in m.lower()]
+    # The five benchmarks of the issue, each scored for real by the baselines.
+    assert {"ave", "avvp", "music_avqa", "vggss", "unav"} <= set(manifest["tasks"])
+    assert {"Majority baseline", "Class-prior baseline", "Random baseline"} <= set(models[:3])
+    for name in ("Majority baseline", "Class-prior baseline", "Random baseline"):
+        assert cover[models.index(name)] == len(covered[name]) >= 5
+    # Reported rows: coverage as published.json gives it (rows are named by model; two sources may share a name).
+    label = {"reported (Crab paper)": "crab_md", "reported (other papers)": "benchmarks_md"}
+    for model, source, n in zip(models, sources, cover, strict=True):
+        if source != "rescored":
+            assert n == len(covered[f"{model}|{label[source]}"]), (model, source)
+    # Order: rescored rows, then reported rows; within each, coverage never increases; the first rows cover > 1.
+    assert sources == sorted(sources, key=lambda s: s != "rescored")
+    for group in ("rescored", "reported"):
+        mine = [n for n, s in zip(cover, sources, strict=True) if (s == "rescored") == (group == "rescored")]
+        assert mine == sorted(mine, reverse=True)
+    assert min(cover[:3]) > 1
+    first_reported = sources.index(next(s for s in sources if s != "rescored"))
+    assert cover[first_reported] > 1
+    errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    assert not errors, errors
+    artifacts = Path(os.environ.get("CRAB_EVAL_ARTIFACTS", tmp_path))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    driver.execute_script("window.scrollTo(0, 0)")
+    shot = artifacts / "leaderboard-committed.png"
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
