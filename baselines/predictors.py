@@ -31,6 +31,12 @@ from crab_eval.scoring import load_split
 from crab_eval.tasks.base import Sample, Task
 
 KINDS = ("majority", "prior", "random", "blind")
+
+
+class NotApplicable(CrabEvalError):
+    """The baseline kind cannot be made for this task (e.g. the blind baseline where there are no questions)."""
+
+
 _TYPE_KEYS = ("qtype", "question_type", "type")
 
 
@@ -132,8 +138,14 @@ def predict(
     split: str | None = None,
     train_split: str = "train",
     seed: int = 0,
+    cross_fit: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Prediction lines ``{"id", "prediction"}`` for every sample of ``split``, and a summary of the fit."""
+    """Prediction lines ``{"id", "prediction"}`` for every sample of ``split``, and a summary of the fit.
+
+    ``cross_fit=K`` (K >= 2) is for tasks without public training labels: the scored split is cut into K folds
+    (sample i in fold i mod K) and each fold is predicted from the answers of the other folds only, so no sample
+    ever sees its own label. ``train_split`` is then ignored.
+    """
     if kind not in KINDS:
         raise CrabEvalError(f"unknown baseline kind {kind!r}; kinds: {', '.join(KINDS)}")
     task = get_task(task_id)
@@ -144,7 +156,7 @@ def predict(
     summary: dict[str, Any] = {"task": task.id, "split": split, "kind": kind, "seed": seed, "n_samples": len(samples)}
     if contains_rle(task.oracle_prediction(samples[0])):
         if kind == "blind":
-            raise CrabEvalError(f"the blind baseline answers questions from text; task {task.id!r} predicts masks")
+            raise NotApplicable(f"the blind baseline answers questions from text; task {task.id!r} predicts masks")
         masks = _MaskPredictor(kind, rng)
         summary["fit"] = {
             "majority": "all-empty masks",
@@ -153,25 +165,32 @@ def predict(
         }[kind] + " of the ground truth's size"
         rows = [{"id": s.id, "prediction": masks.predict(task, s, data_dir)} for s in samples]
         return rows, summary
-    if train_split not in task.splits:
-        raise CrabEvalError(
-            f"task {task.id!r} has no split {train_split!r} to fit on; splits: "
-            f"{', '.join(task.splits)} (use --train-split)"
-        )
-    train = load_split(task, data_dir, train_split)
-    answers = [canonical(task.oracle_prediction(s)) for s in train]
-    counts = Counter(answers)
-    distinct = list(counts)
-    summary.update(train_split=train_split, n_train=len(train), n_distinct_answers=len(distinct))
-    if kind == "majority":
-        chosen = [_majority(counts)] * len(samples)
-    elif kind == "prior":
-        probs = np.array([counts[a] for a in distinct], dtype=np.float64) / len(answers)
-        chosen = [distinct[i] for i in rng.choice(len(distinct), size=len(samples), p=probs)]
-    elif kind == "random":
-        chosen = [distinct[i] for i in rng.integers(0, len(distinct), size=len(samples))]
+    if cross_fit == 1 or cross_fit < 0:
+        raise CrabEvalError(f"cross_fit must be 0 (fit on a training split) or at least 2 folds, not {cross_fit}")
+    chosen: list[str]
+    if cross_fit >= 2:
+        by_index: dict[int, str] = {}
+        fits = []
+        for fold in range(cross_fit):
+            train = [s for i, s in enumerate(samples) if i % cross_fit != fold]
+            held = [i for i in range(len(samples)) if i % cross_fit == fold]
+            fit: dict[str, Any] = {}
+            answers = _answers(task, kind, train, [samples[i] for i in held], rng, fit)
+            by_index.update(zip(held, answers, strict=True))
+            fits.append(fit)
+        chosen = [by_index[i] for i in range(len(samples))]
+        summary.update(train_split=f"{split} ({cross_fit}-fold cross-fit)", cross_fit=cross_fit, folds=fits)
     else:
-        chosen = _blind(task, train, answers, samples, summary)
+        if train_split not in task.splits:
+            raise CrabEvalError(
+                f"task {task.id!r} has no split {train_split!r} to fit on; splits: "
+                f"{', '.join(task.splits)} (use --train-split)"
+            )
+        if train_split == split:
+            raise CrabEvalError(f"fitting on the scored split {split!r} would read its labels; use cross_fit")
+        train = load_split(task, data_dir, train_split)
+        summary["train_split"] = train_split
+        chosen = _answers(task, kind, train, samples, rng, summary)
     rows = []
     for sample, answer in zip(samples, chosen, strict=True):
         prediction = json.loads(answer)
@@ -186,11 +205,34 @@ def predict(
     return rows, summary
 
 
+def _answers(
+    task: Task,
+    kind: str,
+    train: Sequence[Sample],
+    samples: Sequence[Sample],
+    rng: np.random.Generator,
+    fit: dict[str, Any],
+) -> list[str]:
+    """One canonical training answer per sample of ``samples``, chosen by ``kind``; ``fit`` receives the counts."""
+    answers = [canonical(task.oracle_prediction(s)) for s in train]
+    counts = Counter(answers)
+    distinct = list(counts)
+    fit.update(n_train=len(train), n_distinct_answers=len(distinct))
+    if kind == "majority":
+        return [_majority(counts)] * len(samples)
+    if kind == "prior":
+        probs = np.array([counts[a] for a in distinct], dtype=np.float64) / len(answers)
+        return [distinct[i] for i in rng.choice(len(distinct), size=len(samples), p=probs)]
+    if kind == "random":
+        return [distinct[i] for i in rng.integers(0, len(distinct), size=len(samples))]
+    return _blind(task, train, answers, samples, fit)
+
+
 def _blind(
     task: Task, train: Sequence[Sample], answers: Sequence[str], samples: Sequence[Sample], summary: dict[str, Any]
 ) -> list[str]:
     if len({s.instruction for s in train}) < 2 and all(_question_type(s) is None for s in train):
-        raise CrabEvalError(
+        raise NotApplicable(
             f"the blind baseline needs questions: task {task.id!r} has one fixed instruction and no question type"
         )
     by_question: dict[str, Counter[str]] = defaultdict(Counter)
@@ -215,6 +257,21 @@ def _blind(
     return chosen
 
 
+def fit_plan(task_id: str, data_dir: str | Path, split: str | None = None, folds: int = 2) -> dict[str, Any]:
+    """Where to fit a baseline for ``split``: ``train`` when its files are present, else another split that is
+    present (e.g. AVVP's ``val``, the only split besides ``test`` with dense labels), else ``folds``-fold
+    cross-fitting on ``split`` itself (VGG-SS has test annotations only). Keyword arguments for ``predict``.
+    """
+    task = get_task(task_id)
+    split = split or task.default_split
+    data_dir = Path(data_dir)
+    candidates = sorted((s for s in task.splits if s != split), key=lambda s: (s != "train", s != "val"))
+    for candidate in candidates:
+        if all(Path(f).is_file() for f in task.annotation_files(data_dir, candidate)):
+            return {"train_split": candidate, "cross_fit": 0}
+    return {"train_split": split, "cross_fit": folds}
+
+
 def write_baseline(
     task_id: str,
     data_dir: str | Path,
@@ -223,7 +280,10 @@ def write_baseline(
     split: str | None = None,
     train_split: str = "train",
     seed: int = 0,
+    cross_fit: int = 0,
 ) -> dict[str, Any]:
-    rows, summary = predict(task_id, data_dir, kind, split=split, train_split=train_split, seed=seed)
+    rows, summary = predict(
+        task_id, data_dir, kind, split=split, train_split=train_split, seed=seed, cross_fit=cross_fit
+    )
     write_jsonl(out, rows)
     return summary

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import toy_task  # noqa: F401  (registers the "toy" task)
 
-from crab_eval.baselines.predictors import KINDS, predict, write_baseline
+from crab_eval.baselines.predictors import KINDS, fit_plan, predict, write_baseline
 from crab_eval.cli import main
 from crab_eval.errors import CrabEvalError
 from crab_eval.leaderboard.board import load_published
@@ -74,6 +74,29 @@ def test_missing_train_split_and_blind_without_questions(toy_dir: Path) -> None:
         predict("toy", toy_dir, "blind", train_split="val")
     with pytest.raises(CrabEvalError, match="unknown baseline kind"):
         predict("toy", toy_dir, "oracle", train_split="val")
+
+
+def test_cross_fit_never_reads_a_samples_own_label(toy_dir: Path, tmp_path: Path) -> None:
+    # Test split a dog, b cat, c dog, d cow, e dog; 2 folds by position: {a, c, e} and {b, d}.
+    # {a, c, e} is predicted from b, d (cat, cow: a tie, the first in file order wins -> cat);
+    # {b, d} from a, c, e (dog x3 -> dog). Every answer is wrong: accuracy 0, where fitting on all would give 60.
+    rows, summary = predict("toy", toy_dir, "majority", cross_fit=2)
+    assert [r["prediction"]["label"] for r in rows] == ["cat", "dog", "cat", "dog", "cat"]
+    assert [f["n_train"] for f in summary["folds"]] == [2, 3] and summary["cross_fit"] == 2
+    out = tmp_path / "cf.jsonl"
+    write_baseline("toy", toy_dir, "majority", out, cross_fit=2)
+    assert score("toy", toy_dir, "test", out).metrics["accuracy"] == 0.0
+    with pytest.raises(CrabEvalError, match="would read its labels"):
+        predict("toy", toy_dir, "majority", train_split="test")
+    with pytest.raises(CrabEvalError, match="at least 2 folds"):
+        predict("toy", toy_dir, "majority", cross_fit=1)
+
+
+def test_fit_plan_prefers_train_then_another_labelled_split_then_cross_fit(toy_dir: Path) -> None:
+    # The toy task has test and val only: val is fitted on while its file is there, else the test split is cross-fit.
+    assert fit_plan("toy", toy_dir) == {"train_split": "val", "cross_fit": 0}
+    (toy_dir / "toy_val.tsv").unlink()
+    assert fit_plan("toy", toy_dir) == {"train_split": "test", "cross_fit": 2}
 
 
 def test_cli_baseline(toy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

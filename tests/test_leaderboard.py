@@ -15,9 +15,21 @@ from test_baselines_adapters import write_ave, write_music_avqa
 from crab_eval.baselines.predictors import write_baseline
 from crab_eval.cli import main
 from crab_eval.errors import CrabEvalError
-from crab_eval.leaderboard.board import columns, coverage, load_entries, transfer, win_rates
+from crab_eval.leaderboard.board import (
+    benchmarks,
+    columns,
+    coverage,
+    default_split,
+    family_of,
+    load_entries,
+    ranked_rows,
+    slug,
+    transfer,
+    win_rates,
+)
 from crab_eval.leaderboard.render import build_site, collect_rows
 from crab_eval.leaderboard.submission import score_submission
+from crab_eval.leaderboard.tables import build_tables
 
 META: dict[str, Any] = {
     "schema_version": 1,
@@ -35,22 +47,21 @@ ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", 
 
 
 def published_file(path: Path) -> Path:
+    """Reported rows A-F whose win rates, coverage and order are worked by hand in the tests below."""
     row = {"split": "test", "variant": "unknown", "source": "s", "scale": "0-100"}
     rows = [
         {**row, "model": "A", "task": "toy", "metric": "accuracy", "value": 80.0},
-        {**row, "model": "A", "task": "ref_avs", "split": "test_n", "metric": "S", "value": 0.10, "scale": "0-1"},
+        {**row, "model": "A", "task": "toy", "metric": "error", "value": 5.0},
+        {**row, "model": "A", "task": "ave", "metric": "accuracy", "value": 70.0},
+        {**row, "model": "A", "task": "vggss", "metric": "cIoU", "value": 30.0},
         {**row, "model": "B", "task": "toy", "metric": "accuracy", "value": 60.0, "variant": "single-task"},
-        {
-            **row,
-            "model": "B",
-            "task": "ref_avs",
-            "split": "test_n",
-            "metric": "S",
-            "value": 0.05,
-            "scale": "0-1",
-            "note": "read as S",
-        },
+        {**row, "model": "B", "task": "ave", "metric": "accuracy", "value": 75.0, "variant": "single-task"},
+        {**row, "model": "B", "task": "vggss", "metric": "cIoU", "value": 40.0, "variant": "single-task"},
         {**row, "model": "C", "task": "toy", "metric": "accuracy", "value": 80.0, "variant": "unified"},
+        {**row, "model": "D", "task": "toy", "metric": "error", "value": 10.0, "note": "only the error was reported"},
+        {**row, "model": "E", "task": "ref_avs", "split": "test_n", "metric": "S", "value": 0.10, "scale": "0-1"},
+        {**row, "model": "E", "task": "ave", "metric": "accuracy", "value": 90.0},
+        {**row, "model": "F", "task": "ref_avs", "split": "test_n", "metric": "S", "value": 0.05, "scale": "0-1"},
     ]
     data = {
         "status": "reported, not rescored",
@@ -61,20 +72,86 @@ def published_file(path: Path) -> Path:
     return path
 
 
+# Worked by hand for published_file. Per column, the share of the other rows beaten (ties half):
+#   ave accuracy: A 70, B 75, E 90 -> A 0, B 0.5, E 1;  vggss cIoU: A 30, B 40 -> A 0, B 1;
+#   ref_avs test_n S (lower is better): E 10, F 5 -> E 0, F 1;
+#   toy accuracy: A 80, B 60, C 80 -> A 0.75, B 0, C 0.75;  toy error (lower is better): A 5, D 10 -> A 1, D 0.
+# Per benchmark first (A's toy: mean of 0.75 and 1), then over benchmarks:
+#   A (0 + 0 + 0.875) / 3, B (0.5 + 1 + 0) / 3, C 0.75 / 1, D 0 / 1, E (1 + 0) / 2, F 1 / 1.
+HAND_RATES = {"A": (100 * 0.875 / 3, 3), "B": (50.0, 3), "C": (75.0, 1), "D": (0.0, 1), "E": (50.0, 2), "F": (100.0, 1)}
+HAND_COVERAGE = {"A": 3, "B": 3, "C": 1, "D": 1, "E": 2, "F": 1}
+# More benchmarks first; within 3, B's 50 beats A's 29.2; E, C, D, F have fewer than 3 benchmarks compared, so no
+# rank, and F's 100 on one column comes last of all (coverage 1, then by name).
+HAND_ORDER = ["B", "A", "E", "C", "D", "F"]
+
+
 def test_win_rate_and_coverage_by_hand(tmp_path: Path) -> None:
     rows = collect_rows(None, published_file(tmp_path / "pub.json"))
     cols = columns(rows)
-    assert cols == [("ref_avs", "test_n"), ("toy", "test")]
+    # D reported only the error: it gets its own column beside the main metric, and counts in D's coverage.
+    assert cols == [
+        ("ave", "test", "accuracy"),
+        ("vggss", "test", "cIoU"),
+        ("ref_avs", "test_n", "S"),
+        ("toy", "test", "accuracy"),
+        ("toy", "test", "error"),
+    ]
     rates = win_rates(rows, cols)
     by_model = {r.model: r for r in rows}
-    # toy accuracy: A 80 beats B, ties C -> 1.5/2; B beats nobody -> 0; C beats B, ties A -> 0.75.
-    # ref_avs S (lower is better, 0-1 scale): A 0.10 loses to B 0.05 -> 0; B -> 1.
-    assert rates[by_model["A"].id] == pytest.approx(100 * (0.75 + 0) / 2)
-    assert rates[by_model["B"].id] == pytest.approx(100 * (0 + 1) / 2)
-    assert rates[by_model["C"].id] == pytest.approx(75.0)
-    assert [coverage(by_model[m], cols) for m in "ABC"] == [2, 2, 1]
-    s_value = by_model["A"].values[("ref_avs", "test_n", "S")]
+    for model, (mean, n) in HAND_RATES.items():
+        assert rates[by_model[model].id].mean == pytest.approx(mean) and rates[by_model[model].id].n == n, model
+    assert {m: coverage(by_model[m], cols) for m in HAND_COVERAGE} == HAND_COVERAGE
+    ranked = ranked_rows(rows, cols)
+    assert [r.model for r, *_ in ranked] == HAND_ORDER
+    assert [rank for *_, rank in ranked] == [1, 2, None, None, None, None]
+    s_value = by_model["E"].values[("ref_avs", "test_n", "S")]
     assert (s_value.value, s_value.reported, s_value.scale) == (pytest.approx(10.0), 0.10, "0-1")
+
+
+def _names(label: str, item: dict[str, Any]) -> bool:
+    """A header "task [split] metric arrow" naming the published row's task, split (or the default) and metric."""
+    words = label.split()
+    return (
+        len(words) in (3, 4)
+        and words[0] == item["task"]
+        and words[-2] == item["metric"]
+        and (words[1] == item["split"] if len(words) == 4 else item["split"] == default_split(item["task"]))
+    )
+
+
+def test_every_published_number_has_a_column_and_counts(tmp_path: Path) -> None:
+    """Every bundled published row is shown under its own metric's header, and its benchmark counts in coverage."""
+    published = json.loads((Path(__file__).parents[1] / "baselines" / "published.json").read_text())
+    rows = collect_rows(None, True)
+    tables = build_tables(rows)
+    summary = tables[0]
+    coverage_text = {r.row_id: r.cells[[h.label for h in summary.headers].index("Coverage")].text for r in summary.rows}
+    benchmarks_per_row: dict[str, set[tuple[str, str]]] = {}
+    for item in published["rows"]:
+        row_id = slug(f"{item['model']}-{item['source']}")
+        benchmarks_per_row.setdefault(row_id, set()).add((item["task"], item["split"]))
+        shown = f"{item['value'] * (100 if item['scale'] == '0-1' else 1):.2f}"
+        family = next(t for t in tables[1:] if t.title == family_of(item["task"]))
+        family_row = next(r for r in family.rows if r.row_id == row_id)
+        # a value in one of the benchmark's columns of the family table
+        where = [i for i, h in enumerate(family.headers) if h.label.startswith(item["task"] + " ")]
+        assert any(family_row.cells[i].text != "–" for i in where), item
+        # and the number itself under its metric's header in some table
+        placed = [
+            t.title
+            for t in tables
+            for r in t.rows
+            if r.row_id == row_id
+            for h, c in zip(t.headers, r.cells, strict=True)
+            if _names(h.label, item) and c.text == shown
+        ]
+        assert placed, item
+    n_benchmarks = len({(r["task"], r["split"]) for r in published["rows"]})
+    for row_id, benches in benchmarks_per_row.items():
+        assert coverage_text[row_id] == f"{len(benches)}/{n_benchmarks}", row_id
+    # The rows the issue named: their AVVP numbers are not the main metric, yet they are placed and counted.
+    for model in ("timechat", "meerkat", "cmbs", "dhhn"):
+        assert coverage_text[f"{model}-crab-md"] == f"1/{n_benchmarks}"
 
 
 def _toy_submission(tmp_path: Path, meta: dict[str, Any], name: str = "sub.zip") -> Path:
@@ -106,16 +183,16 @@ def test_entry_rows_transfer_and_outputs(tmp_path: Path, toy_root: Path) -> None
         ("Toy-LLM", "unified", "rescored"),
         ("Toy-LLM (single-task runs)", "single-task", "rescored"),
     ]
-    cols = columns(rows)
     # unified: dog right for a, c -> 50; single-task: a, b, c right, d missing -> 75; delta -25.
-    [(row, deltas)] = transfer(rows, cols)
+    [(row, deltas)] = transfer(rows, benchmarks(rows))
     assert row.model == "Toy-LLM" and deltas == {("toy", "test"): pytest.approx(-25.0)}
     written = build_site(entries, tmp_path / "site", published=False, generated="2025-06-02")
     page = written["html"].read_text()
     assert 'data-row="' in page and "Toy-LLM (single-task runs)" in page
     assert "https://" not in page.replace("http://www.w3.org", "")  # nothing remote
     md = written["markdown"].read_text()
-    assert "| Toy-LLM | rescored | unified | 1/1 | 0.0 |" in md  # 50 loses to its single-task runs (75)
+    # 50 loses to its single-task runs (75): win rate 0 on 1 benchmark, too few to be ranked (shown as –).
+    assert "| Toy-LLM | rescored | unified | – | 1/1 | – | 1 | 7.00M | tiny | 2025-06-01 |" in md
     with written["transfer"].open() as handle:
         table = list(csv.reader(handle))
     assert table[0][-2:] == ["Positive transfer", "Mean Δ"]
@@ -196,7 +273,13 @@ def test_baseline_submission_on_real_adapters_appears_on_the_page(tmp_path: Path
 def test_win_rates_compare_rows_within_their_source(tmp_path: Path, toy_root: Path) -> None:
     score_submission(_toy_submission(tmp_path, META), toy_root, tmp_path / "entries" / "e.json")
     rows = collect_rows(tmp_path / "entries", published_file(tmp_path / "pub.json"))
-    rates = {r.model: v for r, v in zip(rows, win_rates(rows, columns(rows)).values(), strict=True)}
-    # Rescored: unified 50 loses to its single-task runs 75 on toy; the reported A, B, C never enter the pool.
-    assert rates["Toy-LLM"] == 0.0 and rates["Toy-LLM (single-task runs)"] == 100.0
-    assert rates["C"] == pytest.approx(75.0)
+    rates = win_rates(rows, columns(rows))
+    by_model = {r.model: rates[r.id] for r in rows}
+    # Rescored: unified 50 loses to its single-task runs 75 on toy; the reported rows never enter that pool,
+    # and the reported rows' rates are those worked by hand without the rescored rows.
+    assert by_model["Toy-LLM"].mean == 0.0 and by_model["Toy-LLM (single-task runs)"].mean == 100.0
+    for model, (mean, n) in HAND_RATES.items():
+        assert (by_model[model].mean, by_model[model].n) == (pytest.approx(mean), n)
+    # Rescored rows come first in the ranking, each source in its own order.
+    order = [r.model for r, *_ in ranked_rows(rows, columns(rows))]
+    assert order == ["Toy-LLM", "Toy-LLM (single-task runs)", *HAND_ORDER]

@@ -233,46 +233,131 @@ def rows_from_published(published: dict[str, Any]) -> list[Row]:
 
 
 # ---- derived numbers -------------------------------------------------------------------------------------------
-def columns(rows: list[Row]) -> list[tuple[str, str]]:
-    """(task, split) pairs that some row has a main-metric value for, in family order then name order."""
+Benchmark = tuple[str, str]  # (task, split)
+Column = tuple[str, str, str]  # (task, split, metric)
+# A row is ranked on its mean win rate only when it met other rows of its source on at least this many benchmarks.
+MIN_RANKED_BENCHMARKS = 3
+SOURCE_ORDER = {"rescored": 0, "reported": 1}
+
+
+@dataclass(frozen=True)
+class WinRate:
+    mean: float | None  # 0-100, over the benchmarks compared; None when the row met no other row anywhere
+    n: int  # benchmarks on which the row met at least one other row of its source
+
+    def ranked(self, min_benchmarks: int = MIN_RANKED_BENCHMARKS) -> bool:
+        return self.mean is not None and self.n >= min_benchmarks
+
+
+def benchmarks(rows: list[Row]) -> list[Benchmark]:
+    """(task, split) pairs that some row has a value for, in family order then name order (default split first)."""
     present = {(t, s) for row in rows for (t, s, _m) in row.values}
-    cols = [c for c in present if any(row.main_value(c) is not None for row in rows)]
     order = {task: (i, j) for i, (_f, members) in enumerate(FAMILIES) for j, task in enumerate(members)}
-    return sorted(cols, key=lambda c: (order.get(c[0], (99, 0)), c[0], c[1] != default_split(c[0]), c[1]))
+    return sorted(present, key=lambda c: (order.get(c[0], (99, 0)), c[0], c[1] != default_split(c[0]), c[1]))
 
 
-def win_rates(rows: list[Row], cols: list[tuple[str, str]]) -> dict[str, float | None]:
-    """Mean over columns of the share of other rows beaten on the main metric (ties count half), HELM-style.
-
-    Rows are compared within their source only: rescored rows with rescored rows (same scorer), reported rows
-    with reported rows, because a paper's own scoring code and data version may differ from the official ones.
+def columns(rows: list[Row]) -> list[Column]:
+    """The columns every number is placed in: each benchmark's main metric, and any other metric that some row
+    reported for a benchmark *instead of* the main one (e.g. AVVP 'seg' without saying which aggregate), so that
+    no number is left without a column. Metrics a row gives beside the main one stay in the all-metrics tables.
     """
-    per_row: dict[str, list[float]] = defaultdict(list)
+    cols: list[Column] = []
+    for task, split in benchmarks(rows):
+        main = main_metric(task, split)
+        if any(row.main_value((task, split)) is not None for row in rows):
+            cols.append((task, split, main))
+        # dict, not set: columns keep the order in which the rows first give the metrics
+        instead = {
+            m: None
+            for row in rows
+            if row.main_value((task, split)) is None
+            for (t, s, m) in row.values
+            if (t, s) == (task, split)
+        }
+        cols.extend((task, split, m) for m in instead)
+    return cols
+
+
+def coverage(row: Row, cols: list[Column]) -> int:
+    """Benchmarks on which the row has a value in one of ``cols`` (however many of its metrics are columns)."""
+    return len({(t, s) for (t, s, m) in cols if (t, s, m) in row.values})
+
+
+def n_benchmarks(cols: list[Column]) -> int:
+    return len({(t, s) for (t, s, _m) in cols})
+
+
+def column_win_rates(rows: list[Row], col: Column) -> dict[str, float]:
+    """Per row with a value in ``col``: the share of the other rows of its source with a value there that it beats
+    (ties count half; lower-is-better metrics flipped). Rows alone in their source pool get no entry.
+
+    Rows are compared within their source only: rescored rows with rescored rows (same scorer), reported rows with
+    reported rows, because a paper's own scoring code and data version may differ from the official ones.
+    """
+    task, _split, metric = col
+    sign = 1.0 if higher_is_better(rows, task, metric) else -1.0
+    out: dict[str, float] = {}
+    for source in {row.source for row in rows}:
+        scored = [(row.id, sign * v.value) for row in rows if row.source == source and (v := row.values.get(col))]
+        if len(scored) < 2:
+            continue
+        for rid, mine in scored:
+            wins = sum(1.0 if mine > other else 0.5 if mine == other else 0.0 for oid, other in scored if oid != rid)
+            out[rid] = wins / (len(scored) - 1)
+    return out
+
+
+def win_rates(rows: list[Row], cols: list[Column]) -> dict[str, WinRate]:
+    """HELM-style mean win rate, each benchmark weighted once: a row's win rates on the columns of one benchmark
+    are averaged first, then the benchmarks are averaged. ``n`` is the number of benchmarks in that mean.
+    """
+    per_benchmark: dict[str, dict[Benchmark, list[float]]] = defaultdict(lambda: defaultdict(list))
     for col in cols:
-        metric = main_metric(*col)
-        sign = 1.0 if higher_is_better(rows, col[0], metric) else -1.0
-        for source in {row.source for row in rows}:
-            scored = [
-                (row.id, sign * v.value)
-                for row in rows
-                if row.source == source and (v := row.main_value(col)) is not None
-            ]
-            if len(scored) < 2:
-                continue
-            for rid, mine in scored:
-                wins = sum(
-                    1.0 if mine > other else 0.5 if mine == other else 0.0 for oid, other in scored if oid != rid
-                )
-                per_row[rid].append(wins / (len(scored) - 1))
-    return {row.id: (100.0 * sum(per_row[row.id]) / len(per_row[row.id]) if per_row[row.id] else None) for row in rows}
+        for rid, rate in column_win_rates(rows, col).items():
+            per_benchmark[rid][col[:2]].append(rate)
+    out = {}
+    for row in rows:
+        means = [sum(r) / len(r) for r in per_benchmark[row.id].values()]
+        out[row.id] = WinRate(100.0 * sum(means) / len(means) if means else None, len(means))
+    return out
 
 
-def coverage(row: Row, cols: list[tuple[str, str]]) -> int:
-    return sum(row.main_value(c) is not None for c in cols)
+def ranked_rows(
+    rows: list[Row], cols: list[Column], min_benchmarks: int = MIN_RANKED_BENCHMARKS
+) -> list[tuple[Row, int, WinRate, int | None]]:
+    """(row, coverage, win rate, rank) in ranking order: by source (rescored first: its rows share one scorer), then
+    more benchmarks covered, then the mean win rate — rows compared on fewer than ``min_benchmarks`` benchmarks come
+    after the ranked rows of the same coverage and get no rank — then name. Rank counts within the source.
+    """
+    rates = win_rates(rows, cols)
+
+    def key(row: Row) -> tuple[Any, ...]:
+        rate = rates[row.id]
+        ranked = rate.ranked(min_benchmarks)
+        return (
+            SOURCE_ORDER.get(row.source, 2),
+            -coverage(row, cols),
+            not ranked,
+            -(rate.mean or 0.0) if ranked else 0.0,
+            row.model.lower(),
+            row.id,
+        )
+
+    out = []
+    counters: dict[str, int] = defaultdict(int)
+    for row in sorted(rows, key=key):
+        rate = rates[row.id]
+        rank = None
+        if rate.ranked(min_benchmarks):
+            counters[row.source] += 1
+            rank = counters[row.source]
+        out.append((row, coverage(row, cols), rate, rank))
+    return out
 
 
-def transfer(rows: list[Row], cols: list[tuple[str, str]]) -> list[tuple[Row, dict[tuple[str, str], float]]]:
-    """Per column, unified minus single-task main metric (sign flipped for lower-is-better: > 0 means joint helps)."""
+def transfer(rows: list[Row], cols: list[Benchmark]) -> list[tuple[Row, dict[Benchmark, float]]]:
+    """Per benchmark, unified minus single-task main metric (sign flipped for lower-is-better: > 0 means joint
+    training helps)."""
     by_id = {row.id: row for row in rows}
     out = []
     for row in rows:

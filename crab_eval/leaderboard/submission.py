@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.errors import CrabEvalError
-from crab_eval.io import write_json
+from crab_eval.io import _umask, write_json
 from crab_eval.leaderboard.archive import DEFAULT_LIMITS, Limits, SubmissionError, SubmissionFiles, open_submission
 from crab_eval.predictions import read_predictions
 from crab_eval.provenance import base_provenance
@@ -263,6 +263,7 @@ def score_submission(
     final_dir = entry_results_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=out.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it owner-only; the results folder is an ordinary folder
     try:
         for pred, result in results:
             name = f"{pred.variant}.{pred.task}.{pred.split}.json"

@@ -7,18 +7,22 @@ from dataclasses import dataclass, field
 
 from crab_eval.leaderboard.board import (
     FAMILIES,
+    MIN_RANKED_BENCHMARKS,
     OTHER_FAMILY,
+    Benchmark,
+    Column,
     Row,
     Value,
+    benchmarks,
     columns,
-    coverage,
     default_split,
     family_of,
     higher_is_better,
     main_metric,
+    n_benchmarks,
+    ranked_rows,
     slug,
     transfer,
-    win_rates,
 )
 
 MISSING = "–"
@@ -102,95 +106,139 @@ _IDENTITY_HEADERS = [
 ]
 
 
-def build_tables(rows: list[Row]) -> list[Table]:
-    cols = columns(rows)
-    rates = win_rates(rows, cols)
-    tables = []
-    summary = Table(
+SUMMARY_NOTE = (
+    "Coverage: benchmarks (task and split) on which a row has a number in any column, of all benchmarks on the page; "
+    "a number reported instead of a benchmark's main metric gets its own column and counts. Ranking, within each "
+    "source (rescored rows are compared only with rescored rows, reported rows only with reported rows, since each "
+    "paper scored its numbers with its own code): more benchmarks covered first, then the mean win rate — per "
+    "column the share of the other rows of the same source that a row beats (ties count half), averaged per "
+    "benchmark, then over the benchmarks compared. A row compared on fewer than {min} benchmarks gets no win rate "
+    "and no rank and follows the ranked rows of its coverage, so a high score on one column cannot top the table."
+)
+
+
+def _column_header(col: Column, rows: list[Row]) -> Header:
+    task, split, metric = col
+    main = main_metric(task, split)
+    title = "" if metric == main else f"reported instead of the main metric {main}; kept apart from it"
+    return Header(column_label(task, split, metric, rows), True, title)
+
+
+def _rate_cell(mean: float | None, n: int, shown: bool) -> Cell:
+    if mean is None:
+        return Cell(MISSING, title="met no other row of its source")
+    tip = f"{mean:.1f} over {n} benchmark{'s' if n != 1 else ''}"
+    if not shown:
+        return Cell(MISSING, title=f"{tip}: not ranked (needs {MIN_RANKED_BENCHMARKS})")
+    return Cell(f"{mean:.1f}", sort=round(mean, 6), title=tip)
+
+
+def summary_table(rows: list[Row], cols: list[Column]) -> Table:
+    total = n_benchmarks(cols)
+    table = Table(
         "Summary",
         "summary",
         [
             *_IDENTITY_HEADERS,
-            Header("Coverage", True, f"columns with a main-metric value, of {len(cols)}"),
-            Header("Mean win rate", True, "mean over columns of the share of other rows of the same source beaten"),
+            Header("Rank", True, "within the source; rows compared on too few benchmarks are not ranked"),
+            Header("Coverage", True, f"benchmarks with a number in any column, of {total}"),
+            Header("Mean win rate", True, "mean over the benchmarks compared of the share of same-source rows beaten"),
+            Header("Compared on", True, "benchmarks on which the row met another row of its source (the denominator)"),
             Header("Parameters", True),
             Header("LLM backbone"),
             Header("Date"),
         ],
-        note="Mean win rate: over the columns a row has, the share of other rows it beats on the main metric (ties "
-        "count half), compared within its source only — rescored rows with rescored rows, reported rows with "
-        "reported rows — since each paper scored its numbers with its own code.",
+        note=SUMMARY_NOTE.format(min=MIN_RANKED_BENCHMARKS),
     )
-    for row in rows:
-        rate = rates[row.id]
+    for row, covered, rate, rank in ranked_rows(rows, cols):
         params = row.provenance.get("parameters")
-        summary.rows.append(
+        table.rows.append(
             TableRow(
                 row.id,
                 row.source,
                 row.variant,
                 [
                     *_identity(row),
-                    Cell(f"{coverage(row, cols)}/{len(cols)}", sort=coverage(row, cols)),
-                    Cell(MISSING if rate is None else f"{rate:.1f}", sort=rate),
+                    # Negative sort key: the first click (best first = descending) puts rank 1 on top.
+                    Cell(MISSING, title="not ranked") if rank is None else Cell(str(rank), sort=-rank),
+                    Cell(f"{covered}/{total}", sort=covered),
+                    _rate_cell(rate.mean, rate.n, rank is not None),
+                    Cell(str(rate.n), sort=rate.n),
                     Cell(format_params(params), sort=params),
                     Cell(row.provenance.get("LLM backbone") or MISSING, sort=row.provenance.get("LLM backbone")),
                     Cell(row.provenance.get("date") or MISSING, sort=row.provenance.get("date")),
                 ],
             )
         )
-    tables.append(summary)
-    families = [name for name, _ in FAMILIES] + [OTHER_FAMILY]
-    for family in families:
-        fcols = [c for c in cols if family_of(c[0]) == family]
-        if not fcols:
+    return table
+
+
+def family_table(family: str, rows: list[Row], fcols: list[Column]) -> Table:
+    total = n_benchmarks(fcols)
+    table = Table(
+        family,
+        "family-" + slug(family),
+        [
+            *_IDENTITY_HEADERS,
+            *(_column_header(c, rows) for c in fcols),
+            Header("Coverage", True, f"benchmarks of this family with a number, of {total}"),
+            Header("Win rate", True, "mean win rate over this family's benchmarks (same source only)"),
+        ],
+        note="Main metric per benchmark, and a column for any number a paper reported instead of it; hover a value "
+        "for its notes. Ordered as the summary (source, coverage, win rate), within this family.",
+    )
+    for row, covered, rate, _rank in ranked_rows(rows, fcols, min_benchmarks=1):
+        if covered == 0:
             continue
-        table = Table(
-            family,
-            "family-" + slug(family),
-            [
-                *_IDENTITY_HEADERS,
-                *(Header(column_label(t, s, main_metric(t, s), rows), True) for t, s in fcols),
-                Header("Coverage", True),
-            ],
-            note="Main metric per task; hover a value for its notes.",
-        )
-        for row in rows:
-            vals = [row.main_value(c) for c in fcols]
-            if all(v is None for v in vals):
-                continue
-            n = sum(v is not None for v in vals)
-            table.rows.append(
-                TableRow(
-                    row.id,
-                    row.source,
-                    row.variant,
-                    [*_identity(row), *map(value_cell, vals), Cell(f"{n}/{len(fcols)}", sort=n)],
-                )
+        table.rows.append(
+            TableRow(
+                row.id,
+                row.source,
+                row.variant,
+                [
+                    *_identity(row),
+                    *(value_cell(row.values.get(c)) for c in fcols),
+                    Cell(f"{covered}/{total}", sort=covered),
+                    _rate_cell(rate.mean, rate.n, True),
+                ],
             )
-        tables.append(table)
-    tables.append(transfer_table(rows, cols))
-    for task, split in cols:
-        metrics = sorted(
-            {m for row in rows for (t, s, m) in row.values if (t, s) == (task, split)},
-            key=lambda m: (m != main_metric(task, split), m),
         )
-        title = f"All metrics: {task}" + ("" if split == default_split(task) else f" {split}")
-        table = Table(
-            title,
-            "metrics-" + slug(f"{task}-{split}"),
-            [*_IDENTITY_HEADERS, *(Header(column_label(task, split, m, rows), True) for m in metrics)],
-            collapsed=True,
-        )
-        for row in rows:
-            vals = [row.values.get((task, split, m)) for m in metrics]
-            if any(v is not None for v in vals):
-                table.rows.append(TableRow(row.id, row.source, row.variant, [*_identity(row), *map(value_cell, vals)]))
-        tables.append(table)
+    return table
+
+
+def metrics_table(rows: list[Row], bench: Benchmark) -> Table:
+    task, split = bench
+    metrics = sorted(
+        {m for row in rows for (t, s, m) in row.values if (t, s) == bench},
+        key=lambda m: (m != main_metric(task, split), m),
+    )
+    title = f"All metrics: {task}" + ("" if split == default_split(task) else f" {split}")
+    table = Table(
+        title,
+        "metrics-" + slug(f"{task}-{split}"),
+        [*_IDENTITY_HEADERS, *(Header(column_label(task, split, m, rows), True) for m in metrics)],
+        collapsed=True,
+    )
+    for row, _covered, _rate, _rank in ranked_rows(rows, [(task, split, m) for m in metrics], min_benchmarks=1):
+        vals = [row.values.get((task, split, m)) for m in metrics]
+        if any(v is not None for v in vals):
+            table.rows.append(TableRow(row.id, row.source, row.variant, [*_identity(row), *map(value_cell, vals)]))
+    return table
+
+
+def build_tables(rows: list[Row]) -> list[Table]:
+    cols = columns(rows)
+    tables = [summary_table(rows, cols)]
+    for family in [name for name, _ in FAMILIES] + [OTHER_FAMILY]:
+        fcols = [c for c in cols if family_of(c[0]) == family]
+        if fcols:
+            tables.append(family_table(family, rows, fcols))
+    tables.append(transfer_table(rows, benchmarks(rows)))
+    tables.extend(metrics_table(rows, bench) for bench in benchmarks(rows))
     return tables
 
 
-def transfer_table(rows: list[Row], cols: list[tuple[str, str]]) -> Table:
+def transfer_table(rows: list[Row], cols: list[Benchmark]) -> Table:
     pairs = transfer(rows, cols)
     tcols = [c for c in cols if any(c in deltas for _row, deltas in pairs)]
     table = Table(
