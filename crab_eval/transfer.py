@@ -28,7 +28,7 @@ from crab_eval.errors import CrabEvalError
 from crab_eval.pairing import align_runs, check_arm, check_arms, check_stored_metrics, describe, main_metric_of
 from crab_eval.registry import get_task
 from crab_eval.results import RunResult
-from crab_eval.variance_components import UNMEASURED, ArmNoise, Change, combine, estimate_change
+from crab_eval.variance_components import ASSUMED, UNMEASURED, ArmNoise, Change, combine, estimate_change
 
 DELTA_M_VARIANT = (
     "Delta_m (Maninis et al. 2019; Vandenhende et al. TPAMI 2021): mean over tasks of each task's main-metric "
@@ -311,12 +311,12 @@ def compute_transfer(
         sd = _seed_sd_for(seed_sd, task)
         if sd is not None and (sd < 0 or math.isnan(sd)):
             raise CrabEvalError(f"{task}: the seed standard deviation must be >= 0, got {sd}")
-        rows.append(
-            compare_task(
-                single_by[task], unified_by[task], n_boot, seed, confidence, sd, margin_percent,
-                allow_version_mismatch,
-            )
-        )  # fmt: skip
+        row = compare_task(
+            single_by[task], unified_by[task], n_boot, seed, confidence, sd, margin_percent, allow_version_mismatch
+        )
+        if sd is not None and row.training_noise != ASSUMED:
+            notes.append(f"{task}: the supplied seed sd was not used; the spread is measured from its seeds")
+        rows.append(row)
     return summarise(rows, n_boot, seed, confidence, margin_percent, notes)
 
 

@@ -15,7 +15,7 @@ The change ``d = (-1)^l (mean_k U_k - mean_k S_k)`` then has
   study with few seeds needlessly blind.
 
 Intervals and tests are Student t with Welch-Satterthwaite degrees of freedom: each seed term has ``K_a - 1``, the
-item term ``n_clusters - 1``. Small K gives few degrees of freedom and wide intervals, as it must.
+item term ``min(n_clusters, B) - 1``. Small K gives few degrees of freedom and wide intervals, as it must.
 
 Where an arm has one seed, its spread cannot be measured: with K >= 2 in the other arm, that arm's spread is applied
 to both (the same recipe family is assumed to be about as seed-sensitive); with one seed in both arms, only a

@@ -437,6 +437,10 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "positive" in printed and "sd 1 supplied by the user" not in printed  # the detail is in the JSON
     assert main([*args, "--seed-sd", "toy=x"]) == 2
     assert "--seed-sd" in capsys.readouterr().err
+    # A supplied spread is not used where a task has several seeds (the spread is measured): the note says so.
+    single2 = score_cli(tmp_path, data, "single2", set(range(32)), seed=1)
+    assert main(["transfer", "--single", str(single), str(single2), "--unified", str(unified), "--seed-sd", "2"]) == 0
+    assert "supplied seed sd was not used" in capsys.readouterr().out
     other_split = score_cli(tmp_path, data, "val", set(range(31)), split="val")
     assert main(["transfer", "--single", str(single), "--unified", str(other_split), "--bootstrap", "50"]) == 2
     assert "split" in capsys.readouterr().err
