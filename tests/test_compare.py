@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import toy_task  # noqa: F401  (registers "toy")
 
 from crab_eval.cli import main
 from crab_eval.compare import compare_results, format_report
 from crab_eval.errors import CrabEvalError
 from crab_eval.results import RunResult, samples_path_for, write_result
+
+pytestmark = pytest.mark.usefixtures("toy")  # the toy task of tests/toy_task.py
 
 N = 600
 

@@ -12,6 +12,7 @@ from typing import Any
 from crab_eval.affinity import affinity_transfer_correlation, common_tasks, read_affinity, write_outputs
 from crab_eval.commands.common import format_table, subparser
 from crab_eval.errors import CrabEvalError
+from crab_eval.extras import require_extras
 
 
 def add_parser(sub: Any) -> None:
@@ -41,6 +42,7 @@ def read_transfer_changes(path: str) -> dict[str, float | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extras("reports")
     summaries = read_affinity(args.run_dir)
     changes = read_transfer_changes(args.transfer) if args.transfer else None
     for kind, summary in summaries.items():

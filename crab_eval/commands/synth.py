@@ -9,6 +9,7 @@ from typing import Any
 
 from crab_eval.commands.common import format_table, subparser
 from crab_eval.errors import CrabEvalError
+from crab_eval.extras import require_extras
 
 
 def add_parser(sub: Any) -> None:
@@ -32,6 +33,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extras("media")
     from crab_eval.synth.config import TASKS
     from crab_eval.synth.suite import build, tree_size
 
