@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.affinity import affinity_transfer_correlation, common_tasks, read_affinity, write_outputs
-from crab_eval.commands.common import format_table, subparser
+from crab_eval.commands.common import subparser
 from crab_eval.errors import CrabEvalError
 from crab_eval.extras import require_extras
+from crab_eval.reports.table import format_table
 
 
 def add_parser(sub: Any) -> None:

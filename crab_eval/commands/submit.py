@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crab_eval.commands.common import format_table, subparser
+from crab_eval.commands.common import subparser
 from crab_eval.extras import require_extras
 from crab_eval.leaderboard.submission import entry_results_dir, score_submission, validate
+from crab_eval.reports.table import format_table
 
 MAX_LISTED = 10
 

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crab_eval.commands.common import format_table, subparser
+from crab_eval.commands.common import subparser
 from crab_eval.errors import CrabEvalError
 from crab_eval.extras import require_extras
+from crab_eval.reports.table import format_table
 
 
 def add_parser(sub: Any) -> None:
