@@ -28,7 +28,7 @@ from crab_eval.errors import CrabEvalError, PredictionError
 from crab_eval.io import write_jsonl
 from crab_eval.registry import get_task
 from crab_eval.scoring import load_split
-from crab_eval.tasks.base import Sample, Task
+from crab_eval.tasks.base import Sample, Split, Task
 
 KINDS = ("majority", "prior", "random", "blind")
 
@@ -100,8 +100,8 @@ def _majority(counter: Counter[str]) -> str:
     return counter.most_common(1)[0][0]
 
 
-def _checked(task: Task, sample: Sample, prediction: Any, base_dir: Path) -> Any:
-    task.check_prediction(json.loads(canonical(prediction)), sample, base_dir)
+def _checked(task: Task, split: Split, sample: Sample, prediction: Any, base_dir: Path) -> Any:
+    task.check_prediction(json.loads(canonical(prediction)), sample, split, base_dir)
     return prediction
 
 
@@ -120,15 +120,15 @@ class _MaskPredictor:
         x0, x1 = sorted(int(v) for v in self.rng.integers(0, w + 1, size=2))
         return self.box(h, w, y0, y1, x0, x1)
 
-    def predict(self, task: Task, sample: Sample, base_dir: Path) -> Any:
+    def predict(self, task: Task, split: Split, sample: Sample, base_dir: Path) -> Any:
         template = task.oracle_prediction(sample)  # read for its structure and mask sizes only
         fill = {"majority": self.empty, "prior": self.centre, "random": self.random_box}[self.kind]
         prediction = fill_masks(template, fill)
         try:
-            return _checked(task, sample, prediction, base_dir)
+            return _checked(task, split, sample, prediction, base_dir)
         except PredictionError:
             # e.g. class maps where two boxes would claim the same pixel: fall back to the all-empty prediction.
-            return _checked(task, sample, fill_masks(template, self.empty), base_dir)
+            return _checked(task, split, sample, fill_masks(template, self.empty), base_dir)
 
 
 def predict(
@@ -163,7 +163,7 @@ def predict(
             "prior": "centre box (half height and width)",
             "random": "uniform random box per mask",
         }[kind] + " of the ground truth's size"
-        rows = [{"id": s.id, "prediction": masks.predict(task, s, data_dir)} for s in samples]
+        rows = [{"id": s.id, "prediction": masks.predict(task, samples, s, data_dir)} for s in samples]
         return rows, summary
     if cross_fit == 1 or cross_fit < 0:
         raise CrabEvalError(f"cross_fit must be 0 (fit on a training split) or at least 2 folds, not {cross_fit}")
@@ -195,7 +195,7 @@ def predict(
     for sample, answer in zip(samples, chosen, strict=True):
         prediction = json.loads(answer)
         try:
-            _checked(task, sample, prediction, data_dir)
+            _checked(task, samples, sample, prediction, data_dir)
         except PredictionError as exc:
             raise CrabEvalError(
                 f"{kind} baseline: the training answer {answer} is not a valid prediction for "

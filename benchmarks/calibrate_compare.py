@@ -25,7 +25,8 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
     print(f"{args.questions} questions in clips of 6, {args.bootstrap} replicates, {args.experiments} experiments")
-    print("drop (points) | fails: main metric | all metrics, Holm | all metrics, uncorrected | s/exp")
+    print("| drop (points) | fails: main metric | all metrics, Holm | all metrics, uncorrected | s / experiment |")
+    print("|---|---|---|---|---|")
     for drop in (0.0, 1.0, 3.0):
         fails = {"main": 0, "all": 0, "uncorrected": 0}
         start = time.perf_counter()
@@ -37,7 +38,7 @@ def main() -> None:
             fails["uncorrected"] += any(c.ci[1] < 0 for c in report.checks)
         per = (time.perf_counter() - start) / args.experiments
         rates = " | ".join(f"{100 * fails[k] / args.experiments:.1f} %" for k in ("main", "all", "uncorrected"))
-        print(f"{drop:g} | {rates} | {per:.3f}", flush=True)
+        print(f"| {drop:g} | {rates} | {per:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The ``crab-eval`` command line. Each subcommand lives in ``crab_eval.commands.<name>``.
 
 Errors in the user's input are printed as one line (file:line: what is wrong) with exit code 2; nothing is
-half-written. Exit code 1 is reserved for a verdict (a failed validation, a regression).
+half-written; so is a missing optional dependency, with the extra to install. Exit code 1 is reserved for a
+verdict (a failed validation, a regression). ``--include DIR`` imports a folder of the user's own task modules.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 
 from crab_eval import __version__
 from crab_eval.errors import CrabEvalError
+from crab_eval.extras import missing_extra
+from crab_eval.registry import include_modules
 
 # Order is the order of ``crab-eval --help``.
 COMMANDS = (
@@ -23,6 +26,7 @@ COMMANDS = (
 EPILOG = """\
 examples:
   crab-eval tasks
+  crab-eval --include my_tasks/ tasks
   crab-eval score --task ave --data AVE_Dataset --predictions preds.jsonl --output results/ave.json
   crab-eval validate --task music_avqa --data MUSIC-AVQA/data/json_update --predictions preds.jsonl
 
@@ -37,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"crab-eval {__version__}")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="import every module of DIR first: a folder of your own tasks (@register_task); repeatable",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"crab_eval.commands.{name}")
@@ -51,9 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        for folder in args.include:
+            include_modules(folder)
         return int(args.run(args))
     except CrabEvalError as exc:
         print(f"crab-eval {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        print(f"crab-eval {args.command}: error: {missing}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("crab-eval: interrupted", file=sys.stderr)

@@ -228,13 +228,14 @@ def feature_job(task_id: str, data_dir: str, split: str, shard: int, shards: int
     import torch
 
     from crab_eval.registry import get_task
+    from crab_eval.scoring import load_split
 
     torch.set_num_threads(1)
     task = get_task(task_id)
-    samples = task.load(Path(data_dir), split)[shard::shards]
-    for sample in samples:
-        features(task, Path(data_dir), sample)
-    return len(samples)
+    share = load_split(task, data_dir, split)[shard::shards]
+    for sample in share:
+        features(task, share.data_dir, sample)
+    return len(share)
 
 
 def features_stage(plan: DemoPlan) -> None:

@@ -70,8 +70,8 @@ def affinity_outputs(run_dir: Path, report: TransferReport, out: Path) -> list[s
 def score_table(plan: DemoPlan) -> tuple[str, list[dict[str, Any]]]:
     """Main metric of every model (single, unified per adapter, baselines) per task, as text and rows; with several
     training seeds, the mean over them."""
-    from crab_eval.commands.common import format_table
     from crab_eval.demo import BASELINES, result_path
+    from crab_eval.reports.table import format_table
     from crab_eval.results import read_result
 
     columns = ["single"] + [f"unified_{k}" for k in plan.adapters] + [f"baseline_{k}" for k in BASELINES]

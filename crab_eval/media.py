@@ -6,6 +6,7 @@ to the data directory; roles "audio", "video", "frames") and returns ten segment
 suite and real benchmark media laid out officially: audio comes from the "audio" file if it exists (AVSBench
 ``audio_wav``), else from the video's audio track (AVE, LLP, MUSIC-AVQA mp4); frames from the "frames" images if
 listed (AVSBench: five, one per second, each serving two segments), else decoded from the video at segment centres.
+torch (the model extra) is imported by the functions that make tensors, so that importing this module needs none.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from crab_eval.errors import CrabEvalError
+
+if TYPE_CHECKING:
+    import torch
 
 N_SEGMENTS = 10
 FEATURE_VERSION = "1"  # bump when the computation changes, so cached features are recomputed
@@ -77,6 +80,7 @@ def load_audio(path: Path, sample_rate: int = 16_000) -> np.ndarray:
 
 def mel_filterbank(cfg: FeatureConfig) -> torch.Tensor:
     """[n_fft // 2 + 1, n_mels] triangular filters on the HTK mel scale."""
+    import torch
 
     def hz_to_mel(f: np.ndarray) -> np.ndarray:
         return 2595.0 * np.log10(1.0 + f / 700.0)
@@ -94,6 +98,8 @@ def mel_filterbank(cfg: FeatureConfig) -> torch.Tensor:
 
 def log_mel_segments(wave: np.ndarray, cfg: FeatureConfig = DEFAULT_CONFIG) -> torch.Tensor:
     """[10, n_mels, T] log-mel of ten equal segments of ``wave`` (padded with silence to a multiple of 10 * T)."""
+    import torch
+
     per_segment = max(len(wave) // N_SEGMENTS, cfg.frames_per_segment)
     hop = max(1, per_segment // cfg.frames_per_segment)
     seg_len = hop * cfg.frames_per_segment
@@ -112,6 +118,7 @@ def log_mel_segments(wave: np.ndarray, cfg: FeatureConfig = DEFAULT_CONFIG) -> t
 
 # ---- frames ----------------------------------------------------------------------------------------------------------
 def _resize(image: np.ndarray, size: int) -> torch.Tensor:
+    import torch
     from PIL import Image
 
     resized = Image.fromarray(image).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
@@ -120,6 +127,7 @@ def _resize(image: np.ndarray, size: int) -> torch.Tensor:
 
 def frames_from_images(paths: Sequence[Path], size: int) -> torch.Tensor:
     """[10, 3, size, size]: image j of n covers the j-th n-th of the clip; segment i takes the image at its centre."""
+    import torch
     from PIL import Image
 
     if not paths:
@@ -132,6 +140,7 @@ def frames_from_images(paths: Sequence[Path], size: int) -> torch.Tensor:
 def frames_from_video(path: Path, size: int) -> torch.Tensor:
     """[10, 3, size, size]: the decoded frames nearest to the centres of ten equal segments of the video."""
     import av
+    import torch
 
     with av.open(str(path)) as container:
         if not container.streams.video:
@@ -198,6 +207,8 @@ class FeatureCache:
         return self.root / key[:2] / f"{key}.pt"
 
     def get(self, key: str) -> dict[str, torch.Tensor] | None:
+        import torch
+
         path = self.path(key)
         if not path.is_file():
             return None
@@ -207,6 +218,8 @@ class FeatureCache:
             return None
 
     def put(self, key: str, features: dict[str, torch.Tensor]) -> None:
+        import torch
+
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crab_eval.errors import PredictionError, PredictionFileError
-from crab_eval.tasks.base import Sample, Task
+from crab_eval.errors import CrabEvalError, PredictionError, PredictionFileError
+from crab_eval.tasks.base import Split, Task
 
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one line holds at most one sample's masks; bigger means a broken file
 
@@ -75,19 +75,23 @@ def _has_nan(obj: Any) -> bool:
 def read_predictions(
     path: str | Path,
     task: Task,
-    samples: Sequence[Sample],
+    split: Split,
     allow_extra: bool = False,
     collect_errors: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> PredictionSet:
-    """Read and validate ``path`` against ``samples``.
+    """Read and validate ``path`` against the samples of ``split`` (from ``task.load`` / ``load_split``).
 
     Raises ``PredictionFileError`` at the first bad line, or, with ``collect_errors``, records every problem in
     ``errors`` and reads on (for ``crab-eval validate``).
     """
+    if not isinstance(split, Split) or split.task != task.id:
+        found = f"a split of task {split.task!r}" if isinstance(split, Split) else type(split).__name__
+        raise CrabEvalError(f"predictions of task {task.id!r} need a split of that task (task.load), got {found}")
     path = Path(path)
     if not path.is_file():
         raise PredictionFileError("prediction file not found", path)
+    samples = split.samples
     by_id = {s.id: s for s in samples}
     result = PredictionSet(path=path, predictions={}, prediction_hashes={}, sha256="")
     seen: set[str] = set()
@@ -153,7 +157,7 @@ def read_predictions(
                 if not isinstance(text, str):
                     fail(f"id {sample_id!r}: 'text' must be a string", line_no)
                     continue
-                structured = task.parse(text) if task.text_predictions else None
+                structured = task.parse(text, split) if task.text_predictions else None
                 if structured is None:
                     result.unparsed_ids.append(sample_id)
                     result._unparsed_set.add(sample_id)
@@ -165,7 +169,7 @@ def read_predictions(
                     fail(f"id {sample_id!r}: prediction contains NaN or infinity", line_no)
                     continue
             try:
-                result.predictions[sample_id] = task.check_prediction(structured, sample, base_dir)
+                result.predictions[sample_id] = task.check_prediction(structured, sample, split, base_dir)
             except PredictionError as exc:
                 fail(f"id {sample_id!r}: {exc}", line_no)
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import subprocess
 import sys
@@ -71,6 +72,25 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def portable_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies inside it, else absolute: a result made inside a
+    checkout (the demo's ``out/``) names its inputs without the folders of the machine that made it."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(os.getcwd()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def command_line() -> str:
+    """The command as run: the program by its path inside the working directory or by its name, then the
+    arguments as given."""
+    if not sys.argv:
+        return ""
+    program = portable_path(sys.argv[0])
+    return " ".join([Path(program).name if Path(program).is_absolute() else program, *sys.argv[1:]])
+
+
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -82,5 +102,5 @@ def base_provenance() -> dict[str, Any]:
         "git_commit": git_commit(),
         "libraries": library_versions(),
         "date": now_utc(),
-        "command": " ".join(sys.argv),
+        "command": command_line(),
     }

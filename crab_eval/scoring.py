@@ -1,4 +1,9 @@
-"""Score one prediction file against one split: the engine behind ``crab-eval score``."""
+"""Score one prediction file against one split: the engine behind ``crab-eval score``.
+
+The pieces compose the same way in a notebook: ``split = load_split(get_task("ks"), data, "test")``, then
+``read_predictions(path, task, split)`` and ``task.aggregate(score_predictions(task, split, preds))`` give the
+numbers ``score`` gives (the split, not the task instance, carries what parsing and checking need).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,27 @@ from typing import Any
 
 from crab_eval.errors import AnnotationError, CrabEvalError
 from crab_eval.predictions import PredictionSet, read_predictions
-from crab_eval.provenance import base_provenance, data_fingerprint
+from crab_eval.provenance import base_provenance, data_fingerprint, portable_path
 from crab_eval.registry import get_task
 from crab_eval.results import RunResult
-from crab_eval.tasks.base import Sample, Task
+from crab_eval.tasks.base import Split, Task
 
 
-def load_split(task: Task, data_dir: str | Path, split: str) -> list[Sample]:
+def load_split(task: Task, data_dir: str | Path, split: str) -> Split:
+    """The split as ``task.load`` reads it, or one user error: an unknown split, a missing folder, no samples."""
     data_dir = Path(data_dir)
     task.check_split(split)
     if not data_dir.is_dir():
         raise AnnotationError("data directory not found", data_dir)
-    samples = task.load(data_dir, split)
-    if not samples:
+    loaded = task.load(data_dir, split)
+    if not loaded:
         raise AnnotationError(f"split {split!r} of task {task.id!r} has no samples", data_dir)
-    return samples
+    return loaded
 
 
-def score_predictions(task: Task, samples: list[Sample], preds: PredictionSet) -> list[dict[str, Any]]:
+def score_predictions(task: Task, split: Split, preds: PredictionSet) -> list[dict[str, Any]]:
     """Per-sample stats, with a missing or unparsed prediction scored as the task's empty prediction."""
+    samples = split.samples
     chosen = [preds.predictions.get(s.id) for s in samples]
     filled = [p if p is not None else task.empty_prediction(s) for s, p in zip(samples, chosen, strict=True)]
     stats = task.score_samples(samples, filled)
@@ -61,9 +68,9 @@ def score(
     provenance.update(
         {
             "task_version": task.version,
-            "data_dir": str(data_dir.resolve()),
+            "data_dir": portable_path(data_dir),
             "data_fingerprint": data_fingerprint(task.annotation_files(data_dir, split), data_dir),
-            "predictions_file": str(Path(predictions_path).resolve()),
+            "predictions_file": portable_path(predictions_path),
             "predictions_sha256": preds.sha256,
             "wall_time_s": round(time.perf_counter() - start, 4),
         }

@@ -7,8 +7,8 @@ import io
 import math
 from pathlib import Path
 
-from crab_eval.commands.common import format_table
 from crab_eval.io import atomic_open, write_json
+from crab_eval.reports.table import format_table
 from crab_eval.transfer import CORRECTION, DELTA_M_VARIANT, NOISE_MODEL, ArmSummary, TaskTransfer, TransferReport
 from crab_eval.variance_components import POWER, UNMEASURED
 

@@ -29,7 +29,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 # How the training-noise part of a change was obtained.
 MEASURED = "measured"  # both arms have >= 2 seeds (Welch)
@@ -38,6 +37,13 @@ ASSUMED = "assumed"  # one seed per arm; the user supplied the seed-to-seed stan
 UNMEASURED = "unmeasured"  # one seed per arm and nothing supplied: test-set noise only, no verdict
 
 POWER = 0.8  # the power of the smallest detectable change
+
+
+def _stats():  # type: ignore[no-untyped-def]
+    """scipy.stats, imported on first use: scipy is in the ``reports`` extra, and the CLI imports this module."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class Change:
         """Two-sided t test of "no change"."""
         if self.se == 0.0:
             return 1.0 if self.estimate == 0.0 else 0.0
-        return float(2.0 * stats.t.sf(abs(self.estimate) / self.se, self.df))
+        return float(2.0 * _stats().t.sf(abs(self.estimate) / self.se, self.df))
 
     def p_equivalent(self, margin: float) -> float:
         """TOST (Schuirmann 1987): the larger of the two one-sided p-values of |change| >= margin."""
@@ -83,8 +89,8 @@ class Change:
             return 1.0
         if self.se == 0.0:
             return 0.0 if abs(self.estimate) < margin else 1.0
-        p_low = stats.t.sf((self.estimate + margin) / self.se, self.df)
-        p_high = stats.t.cdf((self.estimate - margin) / self.se, self.df)
+        p_low = _stats().t.sf((self.estimate + margin) / self.se, self.df)
+        p_high = _stats().t.cdf((self.estimate - margin) / self.se, self.df)
         return float(max(p_low, p_high))
 
     def detectable(self, alpha: float, power: float = POWER) -> float:
@@ -93,7 +99,7 @@ class Change:
 
 
 def _t_quantile(q: float, df: float) -> float:
-    return float(stats.norm.ppf(q) if math.isinf(df) else stats.t.ppf(q, df))
+    return float(_stats().norm.ppf(q) if math.isinf(df) else _stats().t.ppf(q, df))
 
 
 def _satterthwaite(terms: list[tuple[float, float]]) -> float:

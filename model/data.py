@@ -19,6 +19,7 @@ from torch.nn.utils.rnn import pad_sequence
 from crab_eval.errors import CrabEvalError
 from crab_eval.model.mask_head import frame_indices, rles_to_array
 from crab_eval.model.tokenizer import AUDIO, VIDEO, token_id
+from crab_eval.tasks.base import Split
 
 FeatureFn = Callable[[Any, Path, Any], dict[str, torch.Tensor]]
 IGNORE = -100
@@ -56,12 +57,19 @@ def frame_targets(task: Any, sample: Any) -> list[str] | None:
 
 @dataclass
 class TaskData:
-    """One task's split. ``units`` are the training examples: (sample index, annotated frame or None)."""
+    """One task's split (``load_split``). ``units`` are the training examples: (sample index, annotated frame or
+    None)."""
 
     task: Any
-    data_dir: Path
-    split: str
-    samples: list[Any]
+    split: Split
+
+    @property
+    def samples(self) -> tuple[Any, ...]:
+        return self.split.samples
+
+    @property
+    def data_dir(self) -> Path:
+        return self.split.data_dir
 
     def __post_init__(self) -> None:
         self.units: list[tuple[int, int | None]] = []

@@ -21,6 +21,8 @@ from crab_eval.io import atomic_open
 from crab_eval.model.checkpoint import load_for_inference
 from crab_eval.model.data import Collator, ExampleBuilder, FeatureFn, TaskData, default_features, frame_targets
 from crab_eval.model.mask_head import frame_indices, masks_to_rles
+from crab_eval.registry import get_task
+from crab_eval.scoring import load_split
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -45,14 +47,12 @@ def predict(
     from tqdm.auto import tqdm
     from transformers.utils import logging as hf_logging
 
-    from crab_eval.model.train import resolve_task
-
     hf_logging.disable_progress_bar()
     model, tokenizer, config = load_for_inference(checkpoint)
-    task = resolve_task(task_id)
-    task.check_split(split)
+    task = get_task(task_id)
     data_dir = Path(data_dir)
-    samples = task.load(data_dir, split)[:limit]
+    loaded = load_split(task, data_dir, split)[:limit]
+    samples = loaded.samples
     # A task the model never trained on still runs (adapters without a task gate); MoE-LoRA needs its embedding.
     if task_id in config.task_ids:
         task_index = config.task_ids.index(task_id)
@@ -63,7 +63,7 @@ def predict(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(dev)
     features = features or default_features(config.train.feature_cache, config.train.features)
-    builder = ExampleBuilder([TaskData(task, data_dir, split, samples)], features, config.model.mask_train_size)
+    builder = ExampleBuilder([TaskData(task, loaded)], features, config.model.mask_train_size)
     collator: Collator | None = None
     # Work items: one per sample, or one per annotated frame where the task asks frame by frame (AVSBench).
     items = [(s, k) for s in samples for k in (range(len(frame_targets(task, s) or [])) or [None])]

@@ -31,26 +31,30 @@ def fake_features(task: Any, data_dir: Path, sample: Any) -> dict[str, torch.Ten
     return {"audio": audio, "frames": frames}
 
 
-class ToyMaskTask:  # the registered subclass is made in register_toy_tasks (the registry is global)
+class ToyMaskTask:  # the task class is made in toy_mask_task (the model package imports no task module)
     size = 24
 
 
 def register_toy_tasks() -> None:
-    """Register ``toy_mask``: ``toy_mask_{split}.tsv`` lines ``id<TAB>x0,y0,x1,y1``; 2 annotated frames of 24x24."""
+    """Register ``toy_mask`` (``toy_mask_task``) unless it is registered; tests undo it with the registry's
+    ``isolated()`` (tests/conftest.py), worker processes of a test call it at start."""
+    from crab_eval.registry import TASKS
+
+    if "toy_mask" not in TASKS.registered():
+        TASKS.register(toy_mask_task())
+
+
+def toy_mask_task() -> type:
+    """``toy_mask``: ``toy_mask_{split}.tsv`` lines ``id<TAB>x0,y0,x1,y1``; 2 annotated frames of 24x24."""
     from pycocotools import mask as mask_utils
 
     from crab_eval.errors import PredictionError
-    from crab_eval.registry import _TASKS, register_task
-    from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
-
-    if "toy_mask" in _TASKS:
-        return
+    from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file
 
     def rle(mask: np.ndarray) -> dict[str, Any]:
         out = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
         return {"size": [int(v) for v in out["size"]], "counts": out["counts"].decode("ascii")}
 
-    @register_task
     class _ToyMask(Task):
         id = "toy_mask"
         version = "1"
@@ -64,7 +68,7 @@ def register_toy_tasks() -> None:
         def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
             return [data_dir / f"toy_mask_{split}.tsv"]
 
-        def load(self, data_dir: Path, split: str) -> list[Sample]:
+        def read_split(self, data_dir: Path, split: str) -> Split:
             path = require_file(data_dir / f"toy_mask_{split}.tsv")
             out = []
             for line in path.read_text().splitlines():
@@ -80,15 +84,12 @@ def register_toy_tasks() -> None:
                     "frame_targets": [self.target_text(None)] * 2,
                 }
                 out.append(Sample(sid, "Segment the sounding object at second 1.", target, sid, meta=meta))
-            return out
+            return Split(self.id, split, data_dir, out)
 
         def target_text(self, sample: Sample | None) -> str:
             return "<mask_start>" + "".join(f"<mask_{i}>" for i in range(6)) + "<mask_end>"
 
-        def parse(self, text: str) -> dict[str, Any] | None:
-            return None
-
-        def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> Any:
+        def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> Any:
             try:
                 masks = [mask_utils.decode({"size": m["size"], "counts": m["counts"].encode()}) for m in obj["masks"]]
             except Exception as exc:
@@ -110,6 +111,8 @@ def register_toy_tasks() -> None:
 
         def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
             return {"J": 100.0 * float(np.mean([s["iou"] for s in stats]))}
+
+    return _ToyMask
 
 
 def write_toy_mask(folder: Path, split: str, n: int, seed: int = 0) -> Path:

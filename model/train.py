@@ -23,7 +23,8 @@ from crab_eval.model.affinity import affinity_rows
 from crab_eval.model.config import RunConfig
 from crab_eval.model.data import Collator, ExampleBuilder, FeatureFn, TaskData, TrainSet, default_features, local_share
 from crab_eval.model.tokenizer import load_tokenizer
-from crab_eval.registry import _TASKS, get_task
+from crab_eval.registry import get_task
+from crab_eval.scoring import load_split
 
 LOGS = {"train_log.jsonl": "after", "router_weights.jsonl": "after", "affinity.jsonl": "before"}
 
@@ -36,36 +37,24 @@ def resolve_mixed_precision(value: str) -> str:
     return "no"  # CPU autocast exists but is slower than fp32 on most CPUs
 
 
-def resolve_task(task_id: str) -> Any:
-    """An adapter instance; one already registered is used without importing every other adapter module."""
-    cls = _TASKS.get(task_id)
-    return cls() if cls is not None else get_task(task_id)
+# train.schedule -> transformers' scheduler: linear warmup, then cosine, linear decay or constant.
+SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
 
 
 def make_scheduler(optimizer: Any, kind: str, warmup: int, total: int) -> Any:
-    """Linear warmup, then cosine (as transformers' get_cosine_schedule_with_warmup), linear or constant."""
+    """transformers' ``get_scheduler`` for ``train.schedule`` (a LambdaLR, saved and resumed with the run)."""
+    from transformers import get_scheduler
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return step / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
-        if kind == "cosine":
-            return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
-        if kind == "linear":
-            return max(0.0, 1.0 - progress)
-        return 1.0
-
-    if kind not in ("cosine", "linear", "constant"):
+    if kind not in SCHEDULES:
         raise ValueError(f"train.schedule must be cosine, linear or constant, got {kind!r}")
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return get_scheduler(SCHEDULES[kind], optimizer, num_warmup_steps=warmup, num_training_steps=total)
 
 
 def load_task_data(config: RunConfig) -> list[TaskData]:
     out = []
     for spec in config.tasks:
-        task = resolve_task(spec.task)
-        task.check_split(spec.split)
-        out.append(TaskData(task, Path(spec.data), spec.split, task.load(Path(spec.data), spec.split)))
+        task = get_task(spec.task)
+        out.append(TaskData(task, load_split(task, spec.data, spec.split)))
     return out
 
 

@@ -19,11 +19,10 @@ import numpy as np
 
 from crab_eval.errors import PredictionError
 from crab_eval.layouts.avcap import split_path
-from crab_eval.registry import register_task
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
-from crab_eval.tasks.caption_metrics import bleu_counts, corpus_bleu4, corpus_cider, rouge_l
-from crab_eval.tasks.json_list import parse_json_list
-from crab_eval.tasks.ptb_tokenizer import tokenize_caption
+from crab_eval.metrics.captions import bleu_counts, corpus_bleu4, corpus_cider, rouge_l
+from crab_eval.metrics.ptb_tokenizer import tokenize_caption
+from crab_eval.readers.json_list import parse_json_list
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file
 
 # Crab's training instruction (unified_dataset.py, train mode; Crab_Plus omni_dataset.py uses it too). Crab's own
 # test loader asks "Please describe this video." instead; we keep one wording for training and scoring.
@@ -47,7 +46,6 @@ def _parse_caption(obj: Any) -> tuple[str, str, str]:
     return obj["video_id"], obj["desc"], tokens
 
 
-@register_task
 class AvcapTask(Task):
     id: ClassVar[str] = "avcap"
     version: ClassVar[str] = "1"
@@ -69,14 +67,13 @@ class AvcapTask(Task):
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
         return [split_path(data_dir, split)]
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         path = require_file(split_path(data_dir, split))
         # coco-caption groups annotations by video id: a video listed twice has two references.
         grouped: dict[str, list[tuple[str, str]]] = {}
         for video_id, desc, tokens in parse_json_list(path, _parse_caption, "entry", '{"video_id", "desc"} objects'):
             grouped.setdefault(video_id, []).append((desc, tokens))
-        return [
+        samples = [
             Sample(
                 id=video_id,
                 instruction=INSTRUCTION,
@@ -87,17 +84,18 @@ class AvcapTask(Task):
             )
             for video_id, descs in grouped.items()
         ]
+        return Split(self.id, split, data_dir, samples)
 
     # ---- text: the answer is the caption itself -------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
         return str(sample.meta["captions"][0])
 
-    def parse(self, text: str) -> dict[str, Any] | None:
+    def parse(self, text: str, split: Split) -> dict[str, Any] | None:
         caption = _SPECIAL_RE.sub("", text).strip()
         return {"caption": caption} if caption else None
 
     # ---- predictions -------------------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> str:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> str:
         if not isinstance(obj, dict):
             raise PredictionError(f'prediction must be an object {{"caption": STRING}}, got {type(obj).__name__}')
         if set(obj) != {"caption"}:
@@ -114,9 +112,6 @@ class AvcapTask(Task):
         return {"caption": sample.meta["captions"][0]}
 
     # ---- scoring -------------------------------------------------------------------------------------------------
-    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
-        return self.score_samples([sample], [prediction])[0]
-
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
         """Tokenised candidate and references (CIDEr needs them in ``aggregate``), ROUGE-L, BLEU counts."""
         candidates = [tokenize_caption(p) for p in predictions]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,8 @@ from crab_eval.layouts.ave import (
     OFFICIAL_CATEGORIES,
     SPLIT_FILES,
 )
-from crab_eval.registry import register_task
-from crab_eval.tasks.answer_tags import vocabulary_index, vocabulary_key
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
+from crab_eval.readers.answer_tags import vocabulary_index, vocabulary_key
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
 
 # Crab's AVE instruction (GeWu-Lab/Crab dataset/unified_dataset.py, add_ave_task_samples; the same wording in
 # Crab_Plus dataset/qwen2_5_omni/omni_dataset.py).
@@ -92,6 +92,29 @@ def _segment_labels(category_index: int, start: int, end: int, background: int) 
     return tuple(category_index if start <= i < end else background for i in range(N_SEGMENTS))
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """A split's categories in the official class order (background is the next index), and the spellings of
+    them that ``parse`` accepts: the context of an AVE split."""
+
+    categories: tuple[str, ...]
+    class_index: Mapping[str, int]
+    name_index: Mapping[str, str]  # model spellings -> category
+
+    @classmethod
+    def of(cls, categories: tuple[str, ...]) -> Vocabulary:
+        """Raises ``ValueError`` if two categories share a spelling key."""
+        index = {name: i for i, name in enumerate(categories)}
+        return cls(categories, index, vocabulary_index(categories))
+
+    @property
+    def background(self) -> int:
+        return len(self.categories)
+
+
+OFFICIAL_VOCABULARY = Vocabulary.of(OFFICIAL_CATEGORIES)
+
+
 def _whole_second(value: Any, name: str) -> int:
     """An int (or integral float) in [0, 10]; bools, fractions, NaN and out-of-range values are errors."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -104,7 +127,6 @@ def _whole_second(value: Any, name: str) -> int:
     return seconds
 
 
-@register_task
 class AveTask(Task):
     id = "ave"
     version = "1"
@@ -118,15 +140,6 @@ class AveTask(Task):
     )
     main_metric = "accuracy"
 
-    def __init__(self) -> None:
-        # Replaced by ``load`` with the data directory's vocabulary; ``parse`` needs it to recognise event names.
-        self._set_categories(OFFICIAL_CATEGORIES)
-
-    def _set_categories(self, categories: tuple[str, ...]) -> None:
-        self.categories = categories
-        self._class_index = {name: i for i, name in enumerate(categories)}
-        self._name_index = vocabulary_index(categories)  # model spellings -> category, for ``parse``
-
     # ---- official files -> samples ----------------------------------------------------------------------------
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
         files = [Path(data_dir) / SPLIT_FILES[split]]
@@ -135,56 +148,46 @@ class AveTask(Task):
             files.append(annotations)
         return files
 
-    def _vocabulary(self, data_dir: Path) -> tuple[tuple[str, ...], str]:
-        """The category list and where it came from: ``Annotations.txt`` beside the split files, else built in.
+    def _vocabulary(self, data_dir: Path) -> tuple[Vocabulary, str]:
+        """The vocabulary and where it came from: ``Annotations.txt`` beside the split files, else built in.
 
         The official code takes the class index from ``Annotations.txt``; a split file alone may lack categories
         (and its own order of first appearance differs), so it cannot define the vocabulary.
         """
         path = data_dir / ANNOTATIONS_FILE
         if not path.is_file():
-            return OFFICIAL_CATEGORIES, "the 28 official AVE categories"
+            return OFFICIAL_VOCABULARY, "the 28 official AVE categories"
         categories = _categories_in_order(_parse_rows(path))
         if not categories:
             raise AnnotationError("no annotation rows", path)
         try:
-            vocabulary_index(categories)
+            return Vocabulary.of(categories), ANNOTATIONS_FILE
         except ValueError as exc:
             raise AnnotationError(f"ambiguous category names: {exc}", path) from None
-        return categories, ANNOTATIONS_FILE
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
-        data_dir = Path(data_dir)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         path = require_file(data_dir / SPLIT_FILES[split])
-        categories, source = self._vocabulary(data_dir)
-        self._set_categories(categories)
-        index = self._class_index
-        background = len(categories)
-        counts: dict[str, int] = {}
-        samples: list[Sample] = []
-        for line_no, category, video_id, start, end in _parse_rows(path):
+        vocabulary, source = self._vocabulary(data_dir)
+        index = vocabulary.class_index
+        rows = _parse_rows(path)
+        for line_no, category, _, _, _ in rows:
             if category not in index:
                 raise AnnotationError(f"category {category!r} is not in {source}", path, line_no)
-            # A VideoID annotated twice in the split (another category) is a second sample, as in the official
-            # labels (one row each); ids stay unique with "#2", "#3"... in file order.
-            counts[video_id] = counts.get(video_id, 0) + 1
-            sample_id = video_id if counts[video_id] == 1 else f"{video_id}#{counts[video_id]}"
-            samples.append(
-                Sample(
-                    id=sample_id,
-                    instruction=INSTRUCTION,
-                    target=_segment_labels(index[category], start, end, background),
-                    group=video_id,
-                    media={"video": f"AVE/{video_id}.mp4"},
-                    meta={"video_id": video_id, "category": category, "start": start, "end": end, "line": line_no},
-                )
+        # A VideoID annotated twice in the split (another category) is a second sample, as in the official labels
+        # (one row each); ids stay unique with "#2", "#3"... in file order.
+        ids = unique_ids([row[2] for row in rows], path)
+        samples = [
+            Sample(
+                id=sample_id,
+                instruction=INSTRUCTION,
+                target=_segment_labels(index[category], start, end, vocabulary.background),
+                group=video_id,
+                media={"video": f"AVE/{video_id}.mp4"},
+                meta={"video_id": video_id, "category": category, "start": start, "end": end, "line": line_no},
             )
-        ids = [s.id for s in samples]
-        if len(set(ids)) != len(ids):
-            # Only possible when a VideoID itself ends in "#<n>"; refuse rather than merge two samples.
-            raise AnnotationError("VideoIDs collide with the '#2', '#3'... suffixes of repeated VideoIDs", path)
-        return samples
+            for sample_id, (line_no, category, video_id, start, end) in zip(ids, rows, strict=True)
+        ]
+        return Split(self.id, split, data_dir, samples, vocabulary)
 
     # ---- text (Crab's template) ---------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
@@ -195,13 +198,13 @@ class AveTask(Task):
             f"and the time range is <range> {meta['start']},{meta['end']} </range>."
         )
 
-    def parse(self, text: str) -> dict[str, Any] | None:
+    def parse(self, text: str, split: Split) -> dict[str, Any] | None:
         events = _EVENT_RE.findall(text)
         ranges = _RANGE_RE.findall(text)
         if not events or not ranges:
             return None
         # The last complete pairs are the answer: reasoning before it may mention other guesses.
-        name = self._name_index.get(vocabulary_key(events[-1]))
+        name = split.context.name_index.get(vocabulary_key(events[-1]))
         match = _RANGE_BODY_RE.fullmatch(ranges[-1].strip())
         if name is None or match is None:
             return None
@@ -211,9 +214,9 @@ class AveTask(Task):
         return {"event": name, "start": start, "end": end}
 
     # ---- structured predictions -----------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> Any:
-        index = self._class_index
-        background = len(self.categories)
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> Any:
+        vocabulary: Vocabulary = split.context
+        index, background = vocabulary.class_index, vocabulary.background
         if not isinstance(obj, dict):
             raise PredictionError('expected {"segments": [10 labels]} or {"event": NAME, "start": s, "end": e}')
         if set(obj) == {"segments"}:
@@ -249,9 +252,6 @@ class AveTask(Task):
         return {"event": meta["category"], "start": meta["start"], "end": meta["end"]}
 
     # ---- scoring --------------------------------------------------------------------------------------------------
-    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
-        return self.score_samples([sample], [prediction])[0]
-
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
         if len(samples) != len(predictions):
             raise ValueError("one prediction per sample")

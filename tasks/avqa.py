@@ -12,18 +12,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
-from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.errors import PredictionError
 from crab_eval.layouts.avqa import N_CHOICES, QUESTION_TYPES, SPLIT_FILES, split_path
-from crab_eval.registry import register_task
-from crab_eval.tasks.answer_tags import extract_answer, format_answer, vocabulary_key
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
-from crab_eval.tasks.json_list import parse_json_list
+from crab_eval.metrics.accuracy import ALL, grouped_accuracy, grouped_accuracy_additive
+from crab_eval.readers.answer_tags import format_answer, vocabulary_key
+from crab_eval.readers.json_list import parse_json_list
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
 
 # Question type (as the file spells it) -> metric name.
 TYPE_METRIC: dict[str, str] = {qtype: qtype.lower().replace(" ", "_") for qtype in QUESTION_TYPES}
 METRIC_ORDER: tuple[str, ...] = ("accuracy", *TYPE_METRIC.values())
+# Each metric's pool of question types; ``accuracy`` counts every question.
+POOLS: dict[str, tuple[str, ...] | None] = {"accuracy": ALL, **{name: (name,) for name in TYPE_METRIC.values()}}
 REQUIRED_KEYS = ("id", "video_name", "video_id", "question_text", "multi_choice", "answer", "question_type")
 # Crab+ omni_dataset.py, add_avqa_thu_samples: ``f"...: {question}, options:{multi_choice}"`` with the Python list
 # itself formatted, so the options appear as its repr: ['a', 'b', 'c', 'd'].
@@ -89,7 +89,6 @@ def choice_of(text: str, choices: Sequence[str | None], truth: int) -> int:
     return truth if truth in matches else matches[0]
 
 
-@register_task
 class AvqaTask(Task):
     id: ClassVar[str] = "avqa"
     version: ClassVar[str] = "1"
@@ -105,14 +104,10 @@ class AvqaTask(Task):
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
         return [split_path(data_dir, split)]
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         path = require_file(split_path(data_dir, split))
         parsed = parse_json_list(path, _parse_entry, "question", "question objects")
-        try:
-            ids = unique_ids([str(entry["id"]) for entry in parsed])
-        except ValueError as exc:
-            raise AnnotationError(str(exc), path) from None
+        ids = unique_ids([str(entry["id"]) for entry in parsed], path)
         samples = []
         for sample_id, entry in zip(ids, parsed, strict=True):
             obj = entry["obj"]
@@ -135,18 +130,14 @@ class AvqaTask(Task):
                     },
                 )
             )
-        return samples
+        return Split(self.id, split, data_dir, samples)
 
     # ---- text ------------------------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
         return f"So the answer is {format_answer(sample.meta['choices'][sample.target])}."
 
-    def parse(self, text: str) -> dict[str, Any] | None:
-        body = extract_answer(text)
-        return None if body is None else {"answer": body}
-
     # ---- predictions -----------------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> int:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> int:
         if not isinstance(obj, dict) or len(obj) != 1 or not set(obj) <= {"answer", "choice"}:
             raise PredictionError('prediction must be {"answer": CANDIDATE_TEXT} or {"choice": INDEX}')
         if "choice" in obj:
@@ -174,13 +165,6 @@ class AvqaTask(Task):
 
     def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         """Pooled accuracies; a type with no questions is left out (the official code divides by zero there)."""
-        if not stats:
-            return {}
-        correct = np.fromiter((s["correct"] for s in stats), dtype=np.float64, count=len(stats))
-        names, inverse = np.unique(np.array([s["qtype"] for s in stats], dtype=object), return_inverse=True)
-        right = np.bincount(inverse, weights=correct, minlength=len(names))
-        total = np.bincount(inverse, minlength=len(names))
-        by_type = {str(n): 100.0 * r / t for n, r, t in zip(names, right, total, strict=True)}
-        results = {"accuracy": float(100.0 * correct.sum() / len(correct))}
-        results.update({name: float(by_type[name]) for name in METRIC_ORDER[1:] if name in by_type})
-        return results
+        return grouped_accuracy(stats, POOLS)
+
+    additive = grouped_accuracy_additive(POOLS)

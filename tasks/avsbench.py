@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.gt_cache import cached_parse
 from crab_eval.layouts.avsbench import MS3_DATA, MS3_META, S4_DATA, S4_META, frames_annotated
-from crab_eval.registry import register_task
-from crab_eval.tasks.base import MetricSpec, Sample, Task
-from crab_eval.tasks.mask_metrics import (
+from crab_eval.metrics.masks import (
     Counts,
     check_rles,
     counts_to_string,
@@ -35,7 +32,8 @@ from crab_eval.tasks.mask_metrics import (
     overlap_counts,
     parse_rle_strings,
 )
-from crab_eval.tasks.split_csv import read_split_table
+from crab_eval.readers.split_csv import read_split_table
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task
 
 # Crab's segmentation answer: 2 image scales x 3 tokens per scale (configs/unified_config.py image_scale_nums,
 # token_nums_per_scale; dataset/unified_dataset.py builds "<mask_0>...<mask_5>").
@@ -68,6 +66,8 @@ def _read_gt_mask(path: str, official_mode: str) -> np.ndarray:
     score it the way the official code would (a 0/1 PNG is empty under mode '1'; an RGB PNG becomes palette index
     225, i.e. 0.88, under mode 'P').
     """
+    from PIL import Image  # here: listing the tasks need not load Pillow
+
     try:
         with Image.open(path) as image:
             image.load()
@@ -184,8 +184,7 @@ class _AVSBenchTask(Task):
             files.extend(Path(self._mask_path(str(mask_root), split, name, category, k)) for k in frames)
         return files
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        data_dir = Path(data_dir)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         csv_path = self._csv_path(data_dir)
         mask_root = self._mask_root(csv_path)
         frames = frames_annotated(self.id, split)
@@ -216,7 +215,7 @@ class _AVSBenchTask(Task):
                     },
                 )
             )
-        return samples
+        return Split(self.id, split, data_dir, samples)
 
     def _decode_frame(self, path: str) -> list[Any]:
         """One ground-truth PNG as the cache stores it: [height, width, COCO counts string] (checked 0/255)."""
@@ -253,12 +252,8 @@ class _AVSBenchTask(Task):
         """The answer of the first annotated frame; every frame's is in ``sample.meta["frame_targets"]``."""
         return str(sample.meta["frame_targets"][0])
 
-    def parse(self, text: str) -> dict[str, Any] | None:
-        """None: the answer text holds only placeholder mask tokens; the masks come from the mask head."""
-        return None
-
     # ---- predictions -------------------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> tuple[Counts, ...]:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> tuple[Counts, ...]:
         truth: VideoTruth = sample.target
         if not isinstance(obj, dict) or set(obj) != {"masks"}:
             raise PredictionError("prediction must be an object with exactly one key, 'masks'")
@@ -285,9 +280,6 @@ class _AVSBenchTask(Task):
         }
 
     # ---- scoring -----------------------------------------------------------------------------------------------
-    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
-        return self.score_samples([sample], [prediction])[0]
-
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
         """Per video: per-frame IoU and F values that a batch's J and F are made of (all frames scored at once)."""
         gt = [c for s in samples for c in s.target.counts]
@@ -364,7 +356,6 @@ def aggregate_batches(stats: Sequence[Mapping[str, Any]], batch_videos: int) -> 
     return {"J": 100.0 * float(j), "F": 100.0 * (f_total / n_batches)}
 
 
-@register_task
 class S4Task(_AVSBenchTask):
     id: ClassVar[str] = "s4"
     description: ClassVar[str] = "AVSBench S4: segment the single sounding object in 5 frames (J = mIoU, F)"
@@ -382,7 +373,6 @@ class S4Task(_AVSBenchTask):
         }
 
 
-@register_task
 class MS3Task(_AVSBenchTask):
     id: ClassVar[str] = "ms3"
     description: ClassVar[str] = "AVSBench MS3: segment all sounding objects in 5 frames (J = mIoU, F)"

@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.gt_cache import cached_parse
 from crab_eval.layouts.avss import FRAMES, LABEL2IDX, META, N_CLASSES, palette
-from crab_eval.registry import register_task
-from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
-from crab_eval.tasks.base import MetricSpec, Sample, Task
-from crab_eval.tasks.mask_metrics import (
+from crab_eval.metrics.masks import (
     Counts,
     check_rles,
     class_iou,
@@ -36,7 +32,9 @@ from crab_eval.tasks.mask_metrics import (
     overlap_counts,
     parse_rle_strings,
 )
-from crab_eval.tasks.split_csv import read_split_rows
+from crab_eval.readers.split_csv import read_split_rows
+from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task
 
 SIDE = 224  # config.py cfg.DATA.CROP_SIZE; test/val masks are resized to 224 x 224 (NEAREST)
 PADDED_FRAMES = 10  # color_dataloader.py pads every video's labels to 10 frames with background
@@ -79,6 +77,8 @@ def colour_to_class(rgb: np.ndarray) -> np.ndarray:
 def read_label_png(path: str, split: str) -> np.ndarray:
     """A colour PNG as the official val/test loader sees it: convert('RGB'), NEAREST resize to 224 x 224
     (train: short side to 224 NEAREST, then the centre crop), then colours -> class indices."""
+    from PIL import Image  # here: listing the tasks need not load Pillow
+
     try:
         with Image.open(path) as image:
             rgb = image.convert("RGB")
@@ -110,7 +110,6 @@ def _official_png_list(folder: str) -> list[str]:
     return names
 
 
-@register_task
 class AVSSTask(Task):
     id: ClassVar[str] = "avss"
     version: ClassVar[str] = "1"
@@ -186,8 +185,7 @@ class AVSSTask(Task):
             files.extend(Path(p) for p in self._frame_paths(data_dir, row, split))
         return files
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        data_dir = Path(data_dir)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         names = self._class_names(data_dir)
         rows = self._rows(data_dir, split)
         per_video = [self._frame_paths(data_dir, row, split) for row in rows]
@@ -219,7 +217,7 @@ class AVSSTask(Task):
                     },
                 )
             )
-        return samples
+        return Split(self.id, split, data_dir, samples)
 
     def _decode_frame(self, path: str, split: str) -> list[list[Any]]:
         """One label PNG as the cache stores it: [[class, COCO counts string], ...] for the classes present."""
@@ -258,12 +256,8 @@ class AVSSTask(Task):
     def target_text(self, sample: Sample) -> str:
         return ANSWER
 
-    def parse(self, text: str) -> dict[str, Any] | None:
-        """None: the answer text holds only placeholder mask tokens; the masks come from the mask head."""
-        return None
-
     # ---- predictions -------------------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> tuple[dict[int, Counts], ...]:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> tuple[dict[int, Counts], ...]:
         n = len(sample.target)
         if not isinstance(obj, dict) or set(obj) != {"frames"}:
             raise PredictionError("prediction must be an object with exactly one key, 'frames'")
@@ -317,9 +311,6 @@ class AVSSTask(Task):
         }
 
     # ---- scoring -----------------------------------------------------------------------------------------------
-    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
-        return self.score_samples([sample], [prediction])[0]
-
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
         """Per video: one record per (frame, class) with a non-empty union: its IoU and F (float32 as official)."""
         n_pix = SIDE * SIDE

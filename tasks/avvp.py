@@ -6,7 +6,7 @@ audio-visual matrix is audio AND visual (for the prediction too), and the segmen
 computed per video and averaged over the videos of the split. See docs/tasks/avvp.md for every quirk.
 
 Internally a video's labels are one 10-bit code per (modality, class): an int array of shape (2, 25), row 0 audio,
-row 1 visual, bit i = segment i (tasks/temporal_metrics.py does the counting on those codes).
+row 1 visual, bit i = segment i (crab_eval/metrics/temporal.py does the counting on those codes).
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import numpy as np
 
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.avvp import AUDIO_FILE, CATEGORIES, N_SEGMENTS, SPLIT_FILES, VISUAL_FILE
-from crab_eval.registry import register_task
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
-from crab_eval.tasks.temporal_metrics import code_runs, event_counts, interval_code, mean_class_f, segment_counts
+from crab_eval.metrics.temporal import code_runs, event_counts, interval_code, mean_class_f, segment_counts
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file
 
 MODALITIES = ("audio", "visual")
 CLASS_INDEX = {name: i for i, name in enumerate(CATEGORIES)}
@@ -121,7 +120,7 @@ def _read_dense(path: Path, codes: dict[str, np.ndarray], row: int) -> None:
 
 def _events_from_codes(codes: np.ndarray) -> list[dict[str, Any]]:
     """Contract-form events, one per maximal run, ordered by onset, then modality, then class order."""
-    events = []
+    events: list[dict[str, Any]] = []
     for m, modality in enumerate(MODALITIES):
         for c, label in enumerate(CATEGORIES):
             for onset, offset in code_runs(int(codes[m, c]), N_SEGMENTS):
@@ -130,7 +129,6 @@ def _events_from_codes(codes: np.ndarray) -> list[dict[str, Any]]:
     return events
 
 
-@register_task
 class AVVPTask(Task):
     id: ClassVar[str] = "avvp"
     version: ClassVar[str] = "1"
@@ -156,8 +154,7 @@ class AVVPTask(Task):
         data_dir = Path(data_dir)
         return [data_dir / SPLIT_FILES[split], data_dir / AUDIO_FILE, data_dir / VISUAL_FILE]
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         split_path, audio_path, visual_path = self.annotation_files(data_dir, split)
         header, rows = _read_tsv(split_path)
         # The official test loop takes the filename from column 0 and the dataloader the weak labels from the last.
@@ -175,7 +172,7 @@ class AVVPTask(Task):
         codes = {filename: _empty_codes() for filename in weak}
         _read_dense(audio_path, codes, 0)
         _read_dense(visual_path, codes, 1)
-        return [
+        samples = [
             Sample(
                 id=filename,
                 instruction=INSTRUCTION,
@@ -189,6 +186,7 @@ class AVVPTask(Task):
             )
             for filename, labels in weak.items()
         ]
+        return Split(self.id, split, data_dir, samples)
 
     # ---- text ----------------------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
@@ -204,7 +202,7 @@ class AVVPTask(Task):
             parts.extend(text for _, _, text in sorted(items))
         return " ".join(parts)
 
-    def parse(self, text: str) -> dict[str, Any] | None:
+    def parse(self, text: str, split: Split) -> dict[str, Any] | None:
         """Events of every tag; None without tags, or if a tag is malformed, names an unknown class or holds a
         range outside 0 <= onset < offset <= 10 (an ambiguous range would change the score)."""
         events: list[dict[str, Any]] = []
@@ -234,7 +232,7 @@ class AVVPTask(Task):
         return {"events": events}
 
     # ---- structured predictions ----------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> np.ndarray:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> np.ndarray:
         if not isinstance(obj, dict) or set(obj) != {"events"}:
             raise PredictionError('prediction must be an object {"events": [...]}')
         events = obj["events"]
@@ -268,9 +266,6 @@ class AVVPTask(Task):
         return {"events": _events_from_codes(sample.target)}
 
     # ---- scoring -------------------------------------------------------------------------------------------
-    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
-        return self.score_samples([sample], [prediction])[0]
-
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
         if not samples:
             return []

@@ -1,4 +1,8 @@
-"""The task-adapter interface: official files in, samples out; text in, predictions out; stats in, metrics out.
+"""The task-adapter interface: official files in, a split out; text in, predictions out; stats in, metrics out.
+
+Tasks are stateless. ``load`` returns an immutable ``Split``: its samples plus whatever reading answers needs
+(``context``: a label index, a vocabulary). Everything after loading takes that split, so any instance of a task
+parses and checks predictions the same way (``crab_eval.scoring.load_split`` is the one entry point callers use).
 
 A task's score is ``aggregate(per-sample stats)``. Bootstrap, paired tests and regression checks resample the
 per-sample stats and call the same ``aggregate``, so every metric gets its confidence interval from one path.
@@ -8,13 +12,14 @@ Per-sample stats are therefore JSON-serialisable dicts that carry everything ``a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from crab_eval.additive import Additive
 from crab_eval.errors import AnnotationError, CrabEvalError
+from crab_eval.readers.answer_tags import extract_answer
 
 # Crab's prompt prefix: the placeholders are replaced by the model with the encoders' query tokens.
 CRAB_PREFIX = "This is a video:\n<video_start><video><video_end>\nThis is an audio:\n<audio_start><audio><audio_end>\n"
@@ -47,8 +52,46 @@ class Sample:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, eq=False)
+class Split(Sequence[Sample]):
+    """One loaded split of a task: its samples in file order, and ``context``, what reading answers needs beyond a
+    sample (a label index, a vocabulary; None for most tasks). Immutable; a sequence of its samples, and a slice
+    of it is a ``Split`` of those samples with the same context."""
+
+    task: str  # the task id
+    name: str  # the split name
+    data_dir: Path
+    samples: tuple[Sample, ...]
+    context: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "samples", tuple(self.samples))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @overload
+    def __getitem__(self, index: int) -> Sample: ...
+    @overload
+    def __getitem__(self, index: slice) -> Split: ...
+    def __getitem__(self, index: int | slice) -> Sample | Split:
+        if isinstance(index, slice):
+            return replace(self, samples=self.samples[index])
+        return self.samples[index]
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self.samples)
+
+    def __repr__(self) -> str:
+        return f"Split(task={self.task!r}, name={self.name!r}, data_dir={str(self.data_dir)!r}, {len(self)} samples)"
+
+
 class Task(ABC):
-    """Base class of every task adapter. Subclasses declare the class attributes and implement the hooks."""
+    """Base class of every task adapter. Subclasses declare the class attributes and implement the hooks:
+    ``annotation_files``, ``read_split``, ``target_text``, ``check_prediction``, ``empty_prediction``,
+    ``oracle_prediction``, ``aggregate``, and ``score_sample`` or ``score_samples``; ``parse`` reads Crab's
+    ``<answer> X </answer>`` unless the task's answer template differs. A task keeps no state between calls."""
 
     id: ClassVar[str]
     version: ClassVar[str]
@@ -63,14 +106,24 @@ class Task(ABC):
     # bootstrap then computes replicates as matrix products instead of calling ``aggregate`` per replicate.
     additive: ClassVar[Additive | None] = None
 
-    # ---- official files -> samples -------------------------------------------------------------------------
+    # ---- official files -> split ---------------------------------------------------------------------------
     @abstractmethod
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
         """Every file the split's scoring reads (for the data fingerprint)."""
 
+    def load(self, data_dir: str | Path, split: str) -> Split:
+        """The split ``split`` of the official files in ``data_dir`` (the framework's side of ``read_split``: the
+        split name is checked once, here, and the result is the task's own split)."""
+        self.check_split(split)
+        loaded = self.read_split(Path(data_dir), split)
+        if not isinstance(loaded, Split) or (loaded.task, loaded.name) != (self.id, split):
+            raise TypeError(f"{type(self).__name__}.read_split must return Split({self.id!r}, {split!r}, ...)")
+        return loaded
+
     @abstractmethod
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        """Read the official files of ``split``; raise ``AnnotationError`` (file, line) on malformed input."""
+    def read_split(self, data_dir: Path, split: str) -> Split:
+        """Read the official files of ``split`` (a name of ``splits``) into ``Split(self.id, split, data_dir,
+        samples, context)``; raise ``AnnotationError`` (file, line) on malformed input."""
 
     # ---- text for training and inference (Crab's templates) ------------------------------------------------
     def prompt(self, sample: Sample) -> str:
@@ -80,17 +133,19 @@ class Task(ABC):
     def target_text(self, sample: Sample) -> str:
         """The answer the model is trained to emit, in Crab's answer template."""
 
-    @abstractmethod
-    def parse(self, text: str) -> dict[str, Any] | None:
-        """Model text -> structured prediction in the scoring contract's form, or None if it cannot be parsed."""
+    def parse(self, text: str, split: Split) -> dict[str, Any] | None:
+        """Model text -> structured prediction in the scoring contract's form, or None if it cannot be parsed.
+
+        The default reads Crab's answer template: the last ``<answer> X </answer>`` gives ``{"answer": X}``."""
+        body = extract_answer(text)
+        return None if body is None else {"answer": body}
 
     # ---- structured predictions ------------------------------------------------------------------------------
     @abstractmethod
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> Any:
-        """Validate a contract-form prediction and return the internal form; raise ``PredictionError`` if bad.
-
-        ``base_dir`` is the prediction file's folder, for predictions that reference files (heatmaps).
-        """
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> Any:
+        """Validate a contract-form prediction of ``sample`` and return the internal form; raise ``PredictionError``
+        if it is bad. ``split`` is the sample's split; ``base_dir`` is the prediction file's folder, for
+        predictions that reference files (heatmaps)."""
 
     @abstractmethod
     def empty_prediction(self, sample: Sample) -> Any:
@@ -101,12 +156,14 @@ class Task(ABC):
         """The ground truth written as a contract-form prediction (scores perfectly, modulo official quirks)."""
 
     # ---- scoring -----------------------------------------------------------------------------------------------
-    @abstractmethod
     def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
         """Per-sample stats (JSON-serialisable) from which ``aggregate`` computes every metric."""
+        if type(self).score_samples is Task.score_samples:
+            raise NotImplementedError(f"{type(self).__name__} implements neither score_sample nor score_samples")
+        return self.score_samples([sample], [prediction])[0]
 
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
-        """All per-sample stats; override to vectorise across samples."""
+        """All per-sample stats; a task implements this instead of ``score_sample`` to vectorise across samples."""
         return [self.score_sample(s, p) for s, p in zip(samples, predictions, strict=True)]
 
     @abstractmethod
@@ -130,10 +187,11 @@ class Task(ABC):
             raise CrabEvalError(f"task {self.id!r} has no split {split!r}; splits: {', '.join(self.splits)}")
 
 
-def unique_ids(raw: Sequence[str]) -> list[str]:
+def unique_ids(raw: Sequence[str], path: Path | None = None) -> list[str]:
     """Ids in file order; a repeated id gets ``#2``, ``#3``... (the contract's rule for AVE, Ref-AVS, ...).
 
-    A suffixed id that is already an id of the file is an error rather than a silent merge of two samples.
+    A suffixed id that is already an id of the file is an error rather than a silent merge of two samples: an
+    ``AnnotationError`` naming ``path`` (a ``ValueError`` without one).
     """
     taken = set(raw)
     seen: dict[str, int] = {}
@@ -145,7 +203,8 @@ def unique_ids(raw: Sequence[str]) -> list[str]:
             continue
         new = f"{sid}#{seen[sid]}"
         if new in taken:
-            raise ValueError(f"id {sid!r} repeats and its suffixed id {new!r} is already taken")
+            message = f"id {sid!r} repeats and its suffixed id {new!r} collides with an id of the file"
+            raise ValueError(message) if path is None else AnnotationError(message, path)
         taken.add(new)
         ids.append(new)
     return ids

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.classification import SPLIT_FILES, split_path
-from crab_eval.registry import register_task
-from crab_eval.tasks.answer_tags import extract_answer, normalize_space_case, vocabulary_key
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
+from crab_eval.readers.answer_tags import normalize_space_case, vocabulary_key
+from crab_eval.readers.json_list import parse_json_list
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
 from crab_eval.tasks.classification_specs import METRIC_DESCRIPTIONS, SPECS, ClassificationSpec
-from crab_eval.tasks.json_list import parse_json_list
 
 # The internal prediction of a missing or unparsed answer: no label is empty, so it is wrong for every metric.
 NO_LABEL = ""
@@ -34,7 +34,7 @@ def _accuracy(y_true: list[str], y_pred: list[str]) -> float:
 def _weighted_f1(y_true: list[str], y_pred: list[str]) -> float:
     # declare-lab/MELD baseline.py: precision_recall_fscore_support(average='weighted'); an undefined precision
     # (a class never predicted) is 0 there too.
-    from sklearn.metrics import f1_score  # imported here: the registry loads every task at CLI start
+    from sklearn.metrics import f1_score  # imported here: listing the tasks need not load sklearn
 
     return float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
 
@@ -57,17 +57,21 @@ METRIC_FUNCTIONS: dict[str, Callable[[list[str], list[str]], float]] = {
 }
 
 
+@dataclass(frozen=True)
+class Labels:
+    """The context of a classification split: its labels, and every accepted spelling (key) of a label, the
+    spec's aliases included."""
+
+    labels: frozenset[str]
+    index: Mapping[str, str]  # label key -> label
+
+
 class ClassificationTask(Task):
-    """The adapter shared by every spec; subclasses only set ``spec`` (see the registration loop below)."""
+    """The adapter shared by every spec; the task classes below only set ``spec`` (``classification_task``)."""
 
     spec: ClassVar[ClassificationSpec]
     version: ClassVar[str] = "1"
     splits: ClassVar[tuple[str, ...]] = tuple(SPLIT_FILES)
-
-    def __init__(self) -> None:
-        # Label key -> label; ``load`` fills it with the split's labels (and the spec's aliases).
-        self._index: dict[str, str] = {}
-        self._labels: frozenset[str] = frozenset()
 
     def _key(self, text: str) -> str:
         key = vocabulary_key(text)
@@ -91,8 +95,7 @@ class ClassificationTask(Task):
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
         return [split_path(data_dir, split)]
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         layout = self.spec.layout
         path = require_file(split_path(data_dir, split))
 
@@ -117,14 +120,9 @@ class ClassificationTask(Task):
             index_[key] = label
         for alias, label in self.spec.aliases.items():
             index_.setdefault(self._key(alias), label)
-        self._index = index_
-        self._labels = frozenset(labels)
-        try:
-            # The id is the sample's media path(s) as the file gives them (Crab+'s files carry no id field).
-            ids = unique_ids(["|".join(paths) for paths, _ in rows])
-        except ValueError as exc:
-            raise AnnotationError(str(exc), path) from None
-        return [
+        # The id is the sample's media path(s) as the file gives them (Crab+'s files carry no id field).
+        ids = unique_ids(["|".join(paths) for paths, _ in rows], path)
+        samples = [
             Sample(
                 id=sample_id,
                 instruction=self.spec.instruction,
@@ -135,6 +133,7 @@ class ClassificationTask(Task):
             )
             for sample_id, (paths, label) in zip(ids, rows, strict=True)
         ]
+        return Split(self.id, split, data_dir, samples, Labels(frozenset(labels), index_))
 
     # ---- text (Crab+'s template) ---------------------------------------------------------------------------------
     def prompt(self, sample: Sample) -> str:
@@ -144,22 +143,19 @@ class ClassificationTask(Task):
         # Crab+ OmniTestDataset: f"<answer>{label}</answer>" (+ "." for the emotion and matching tasks).
         return f"<answer>{sample.target}</answer>{self.spec.answer_suffix}"
 
-    def parse(self, text: str) -> dict[str, Any] | None:
-        body = extract_answer(text)
-        return None if body is None else {"answer": body}
-
     # ---- structured predictions -----------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> str:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> str:
         if not isinstance(obj, dict) or set(obj) != {"answer"}:
             raise PredictionError('prediction must be an object {"answer": LABEL}')
         answer = obj["answer"]
         if not isinstance(answer, str):
             raise PredictionError(f"'answer' must be a string, got {type(answer).__name__}")
-        if answer in self._labels:  # the common case needs no normalisation
+        labels: Labels = split.context
+        if answer in labels.labels:  # the common case needs no normalisation
             return answer
         # Another spelling of a label (case, spaces, _/-, edge punctuation, the matching tasks' "first"/"video 2")
         # becomes that label; anything else is kept, normalised, and is simply wrong.
-        return self._index.get(self._key(answer), normalize_space_case(answer))
+        return labels.index.get(self._key(answer), normalize_space_case(answer))
 
     def empty_prediction(self, sample: Sample) -> str:
         return NO_LABEL
@@ -179,7 +175,9 @@ class ClassificationTask(Task):
         return {name: 100.0 * METRIC_FUNCTIONS[name](y_true, y_pred) for name in self.spec.metrics}
 
 
-def _register(spec: ClassificationSpec) -> type[ClassificationTask]:
+def classification_task(spec_id: str) -> type[ClassificationTask]:
+    """The task class of one spec: the shared adapter with the spec's id, metrics and description."""
+    spec = next(s for s in SPECS if s.id == spec_id)
     attributes = {
         "id": spec.id,
         "spec": spec,
@@ -190,7 +188,15 @@ def _register(spec: ClassificationSpec) -> type[ClassificationTask]:
         "__doc__": spec.description,
     }
     name = f"{spec.id.capitalize()}ClassificationTask"
-    return register_task(type(name, (ClassificationTask,), attributes))
+    return type(name, (ClassificationTask,), {**attributes, "__qualname__": name})
 
 
-TASK_CLASSES: dict[str, type[ClassificationTask]] = {spec.id: _register(spec) for spec in SPECS}
+# One class per spec, by name, for the registry's table (crab_eval/tasks/__init__.py).
+KsClassificationTask = classification_task("ks")
+UcfClassificationTask = classification_task("ucf")
+MeldClassificationTask = classification_task("meld")
+CremadClassificationTask = classification_task("cremad")
+MafwClassificationTask = classification_task("mafw")
+DfewClassificationTask = classification_task("dfew")
+A2vClassificationTask = classification_task("a2v")
+V2aClassificationTask = classification_task("v2a")

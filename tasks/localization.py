@@ -1,9 +1,9 @@
 """Sound-source localisation: VGG-SS and Flickr-SoundNet (hche11/Localizing-Visual-Sounds-the-Hard-Way) and Crab's
 ARIG (audio-referred image grounding on AVSBench v1s frames).
 
-All three are scored with the official cIoU / AUC of that repository (``localization_metrics``); Crab publishes no
-ARIG scorer, so ARIG's boxes go through the same machinery. A prediction is a box, a list of boxes (their union) or
-a heatmap file. See docs/tasks/vggss.md for every quirk and where it comes from.
+All three are scored with the official cIoU / AUC of that repository (``crab_eval.metrics.localization``); Crab
+publishes no ARIG scorer, so ARIG's boxes go through the same machinery. A prediction is a box, a list of boxes
+(their union) or a heatmap file. See docs/tasks/vggss.md for every quirk and where it comes from.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,9 +31,7 @@ from crab_eval.layouts.localization import (
     VGGSS_TEST_CSV,
     arig_split_file,
 )
-from crab_eval.registry import register_task
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file
-from crab_eval.tasks.localization_metrics import (
+from crab_eval.metrics.localization import (
     SIZE,
     Bounds,
     binarise_heatmap,
@@ -44,6 +43,7 @@ from crab_eval.tasks.localization_metrics import (
     slice_bounds,
     unit_box_bounds,
 )
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
 
 # Crab feeds ARIG one frame, not a video (GeWu-Lab/Crab dataset/unified_dataset.py, add_arig_samples, test split).
 IMAGE_PREFIX = (
@@ -147,11 +147,11 @@ class LocalizationTask(Task):
         head = f"The sounding object is {obj}. " if obj else ""
         return f"{head}Its coordinates are {tags}."
 
-    def parse(self, text: str) -> dict[str, Any] | None:
+    def parse(self, text: str, split: Split) -> dict[str, Any] | None:
         return parse_obj_boxes(text)
 
     # ---- structured predictions -------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> Any:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> Any:
         if not isinstance(obj, dict) or len(obj) != 1 or next(iter(obj)) not in ("bbox", "bboxes", "heatmap"):
             raise PredictionError('expected {"bbox": [x1, y1, x2, y2]}, {"bboxes": [[...], ...]} or {"heatmap": PATH}')
         key, value = next(iter(obj.items()))
@@ -179,9 +179,6 @@ class LocalizationTask(Task):
         return {"bbox": boxes[0]} if len(boxes) == 1 else {"bboxes": boxes}
 
     # ---- scoring ------------------------------------------------------------------------------------------------
-    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
-        return self.score_samples([sample], [prediction])[0]
-
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
         cious = ciou_scores([s.target for s in samples], predictions, consensus=self.consensus)
         return [{"ciou": c} for c in cious]
@@ -214,7 +211,6 @@ def _read_json(path: Path) -> Any:
         raise AnnotationError(f"malformed JSON ({exc})", path) from None
 
 
-@register_task
 class VggssTask(LocalizationTask):
     id = "vggss"
     description = "VGG-Sound Source localisation: official cIoU and AUC (Chen et al., CVPR 2021)"
@@ -222,8 +218,7 @@ class VggssTask(LocalizationTask):
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
         return [Path(data_dir) / VGGSS_TEST_CSV, Path(data_dir) / VGGSS_JSON]
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         csv_path = require_file(Path(data_dir) / VGGSS_TEST_CSV)
         json_path = require_file(Path(data_dir) / VGGSS_JSON)
         records = _read_json(json_path)
@@ -260,7 +255,7 @@ class VggssTask(LocalizationTask):
                     meta={"object": category, "bbox": boxes, "line": line},
                 )
             )
-        return samples
+        return Split(self.id, split, data_dir, samples)
 
 
 def _flickr_boxes(path: Path) -> list[list[int]]:
@@ -288,7 +283,6 @@ def _flickr_boxes(path: Path) -> list[list[int]]:
     return boxes
 
 
-@register_task
 class FlickrTask(LocalizationTask):
     id = "flickr"
     description = "Flickr-SoundNet localisation (249 test pairs): official cIoU and AUC on the annotator consensus"
@@ -301,8 +295,7 @@ class FlickrTask(LocalizationTask):
             files += [data_dir / FLICKR_ANNOTATIONS / f"{i}.xml" for _, i in _read_ids(files[0])]
         return files
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         csv_path = require_file(Path(data_dir) / FLICKR_TEST_CSV)
         samples = []
         for line, file_id in _read_ids(csv_path):
@@ -321,10 +314,9 @@ class FlickrTask(LocalizationTask):
                     meta={"boxes_224": raw, "line": line},
                 )
             )
-        return samples
+        return Split(self.id, split, data_dir, samples)
 
 
-@register_task
 class ArigTask(LocalizationTask):
     id = "arig"
     description = "Crab's audio-referred image grounding (AVSBench v1s boxes), scored with the VGG-SS cIoU and AUC"
@@ -343,14 +335,12 @@ class ArigTask(LocalizationTask):
         (x1, y1), (x2, y2) = sample.meta["top_left"], sample.meta["bottom_right"]
         return f"The sounding object is {sample.meta['object']}. Its coordinates are <obj>({x1},{y1})({x2},{y2})</obj>."
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         path = self._source(data_dir, split)
         records = _read_json(path)
         if not isinstance(records, list):
             raise AnnotationError("expected a JSON list of ARIG records", path)
         samples: list[Sample] = []
-        counts: dict[str, int] = {}
         for n, rec in enumerate(records):
             if not isinstance(rec, dict):
                 raise AnnotationError(f"record {n} is not an object", path)
@@ -373,12 +363,10 @@ class ArigTask(LocalizationTask):
             if x1 > x2 or y1 > y2:
                 raise AnnotationError(f"record {n} ({frame}): top_left {corners[0]} is past bottom_right", path)
             bounds = slice_bounds(int(x1), int(y1), int(x2), int(y2))
-            counts[frame] = counts.get(frame, 0) + 1
-            sample_id = frame if counts[frame] == 1 else f"{frame}#{counts[frame]}"
             parts = Path(frame).parts
             samples.append(
                 Sample(
-                    id=sample_id,
+                    id=frame,
                     instruction=INSTRUCTION,
                     target=() if bounds is None else (bounds,),
                     group=str(Path(*parts[:-2])) if len(parts) > 2 else frame,  # the clip: its frames are correlated
@@ -386,4 +374,7 @@ class ArigTask(LocalizationTask):
                     meta={"object": str(rec.get("a_obj", "")), "top_left": [x1, y1], "bottom_right": [x2, y2]},
                 )
             )
-        return samples
+        # A frame annotated twice (two objects) is two samples: "#2", "#3"... in file order.
+        ids = unique_ids([s.id for s in samples], path)
+        samples = [replace(s, id=i) for s, i in zip(samples, ids, strict=True)]
+        return Split(self.id, split, data_dir, samples)

@@ -14,15 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
-from crab_eval.additive import Additive
-from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.errors import PredictionError
 from crab_eval.layouts.music_avqa import ANSWER_VOCABULARY, split_path
-from crab_eval.registry import register_task
-from crab_eval.tasks.answer_tags import canonical_answer, extract_answer, format_answer, vocabulary_index
-from crab_eval.tasks.base import MetricSpec, Sample, Task, require_file, unique_ids
-from crab_eval.tasks.json_list import parse_json_list
+from crab_eval.metrics.accuracy import ALL, grouped_accuracy, grouped_accuracy_additive
+from crab_eval.readers.answer_tags import canonical_answer, format_answer, vocabulary_index
+from crab_eval.readers.json_list import parse_json_list
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
 
 # (type[0], type[1]) as the official test loop compares them (exact, case-sensitive) -> per-group metric name.
 QTYPE_METRIC: dict[tuple[str, str], str] = {
@@ -50,6 +47,10 @@ METRIC_ORDER: tuple[str, ...] = (
     "av_existential", "av_counting", "av_location", "av_comparative", "av_temporal", "av_avg",
     "overall",
 )  # fmt: skip
+# Each metric's pool of question groups, in the reported order; ``overall`` counts every question.
+POOLS: dict[str, tuple[str, ...] | None] = {
+    name: ALL if name == "overall" else AVERAGES.get(name, (name,)) for name in METRIC_ORDER
+}
 
 REQUIRED_KEYS = ("video_id", "question_id", "type", "question_content", "templ_values", "anser")
 QUESTION_MARKS = ("?", "\uff1f")  # 430 of the original test questions end in a full-width question mark
@@ -123,7 +124,6 @@ def _parse_entry(obj: Any) -> dict[str, Any]:
     return {"video_id": video_id, "question_id": question_id, "type": qtype, "question": question, "answer": answer}
 
 
-@register_task
 class MusicAVQA(Task):
     id: ClassVar[str] = "music_avqa"
     version: ClassVar[str] = "1"
@@ -138,14 +138,10 @@ class MusicAVQA(Task):
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
         return [split_path(data_dir, split)]
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         path = require_file(split_path(data_dir, split))
         parsed = parse_json_list(path, _parse_entry, "question", "question objects")
-        try:
-            ids = unique_ids([str(entry["question_id"]) for entry in parsed])
-        except ValueError as exc:
-            raise AnnotationError(str(exc), path) from None
+        ids = unique_ids([str(entry["question_id"]) for entry in parsed], path)
         samples = []
         for sample_id, entry in zip(ids, parsed, strict=True):
             qtype = tuple(entry["type"])
@@ -164,20 +160,18 @@ class MusicAVQA(Task):
                     },
                 )
             )
-        return samples
+        return Split(self.id, split, data_dir, samples)
 
     # ---- text ------------------------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
         return f"So the answer is {format_answer(sample.target)}."
 
-    def parse(self, text: str) -> dict[str, Any] | None:
-        body = extract_answer(text)
-        if body is None:
-            return None
-        return {"answer": canonical_answer(body, _VOCAB_INDEX)}
+    def parse(self, text: str, split: Split) -> dict[str, Any] | None:
+        parsed = super().parse(text, split)
+        return None if parsed is None else {"answer": canonical_answer(parsed["answer"], _VOCAB_INDEX)}
 
     # ---- predictions -----------------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> str:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> str:
         if not isinstance(obj, dict):
             raise PredictionError(f'prediction must be an object {{"answer": STRING}}, got {type(obj).__name__}')
         if set(obj) != {"answer"}:
@@ -202,61 +196,6 @@ class MusicAVQA(Task):
 
     def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         """Pooled accuracies; a group with no questions is left out (the official code divides by zero there)."""
-        if not stats:
-            return {}
-        correct = np.fromiter((s["correct"] for s in stats), dtype=np.float64, count=len(stats))
-        # Integer codes by dict lookup: np.unique on an object array costs more than the rest (bootstrap hot path).
-        codes: dict[str, int] = {}
-        qtype_codes = (codes.setdefault(s["qtype"], len(codes)) for s in stats)
-        inverse = np.fromiter(qtype_codes, dtype=np.intp, count=len(stats))
-        names = list(codes)
-        right = np.bincount(inverse, weights=correct, minlength=len(names))
-        total = np.bincount(inverse, minlength=len(names)).astype(np.float64)
-        right_by, total_by = dict(zip(names, right, strict=True)), dict(zip(names, total, strict=True))
+        return grouped_accuracy(stats, POOLS)
 
-        def pooled(members: Sequence[str]) -> float | None:
-            n = sum(total_by.get(m, 0.0) for m in members)
-            return None if n == 0 else float(100.0 * sum(right_by.get(m, 0.0) for m in members) / n)
-
-        results: dict[str, float] = {}
-        for name in METRIC_ORDER:
-            if name == "overall":
-                value: float | None = float(100.0 * correct.sum() / len(correct))
-            else:
-                value = pooled(AVERAGES.get(name, (name,)))
-            if value is not None:
-                results[name] = value
-        return results
-
-    additive = Additive(columns=lambda stats: _columns(stats), finish=lambda sums: _finish(sums))
-
-
-# The bootstrap's fast path (crab_eval/additive.py): per question type, right answers and questions; then all.
-_TYPES: tuple[str, ...] = tuple(name for name in METRIC_ORDER if name not in AVERAGES and name != "overall")
-_TYPE_INDEX = {name: i for i, name in enumerate(_TYPES)}
-
-
-def _columns(stats: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    out = np.zeros((len(stats), 2 * len(_TYPES) + 2), dtype=np.float64)
-    for i, s in enumerate(stats):
-        j = _TYPE_INDEX.get(s["qtype"])
-        if j is not None:
-            out[i, 2 * j] = s["correct"]
-            out[i, 2 * j + 1] = 1.0
-        out[i, -2] = s["correct"]
-        out[i, -1] = 1.0
-    return out
-
-
-def _finish(sums: np.ndarray) -> dict[str, np.ndarray]:
-    """``aggregate``'s arithmetic on column sums (integers, so the same values bit for bit)."""
-    results = {"overall": 100.0 * sums[:, -2] / sums[:, -1]}
-    for name in METRIC_ORDER:
-        if name == "overall":
-            continue
-        members = [_TYPE_INDEX[m] for m in AVERAGES.get(name, (name,))]
-        right = sum(sums[:, 2 * j] for j in members)
-        total = sum(sums[:, 2 * j + 1] for j in members)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            results[name] = np.where(total > 0, 100.0 * right / total, np.nan)
-    return results
+    additive = grouped_accuracy_additive(POOLS)

@@ -15,16 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.gt_cache import cached_parse
 from crab_eval.layouts.ref_avs import META, N_FRAMES, SIDE, mask_folder
-from crab_eval.registry import register_task
-from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
-from crab_eval.tasks.base import MetricSpec, Sample, Task
-from crab_eval.tasks.mask_metrics import (
+from crab_eval.metrics.masks import (
     Counts,
     check_rles,
     counts_to_string,
@@ -38,7 +34,9 @@ from crab_eval.tasks.mask_metrics import (
     overlap_counts,
     parse_rle_strings,
 )
-from crab_eval.tasks.split_csv import read_split_rows
+from crab_eval.readers.split_csv import read_split_rows
+from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, unique_ids
 
 NULL_SPLIT = "test_n"
 EVAL_BATCH = 4  # run_refavs.py: DataLoader(..., batch_size=4, shuffle=False) for val / test_s / test_u / test_n
@@ -61,6 +59,8 @@ class ExpressionTruth:
 
 def read_gt_mask(path: str) -> np.ndarray:
     """A mask as dataset_refavs.py reads it: cv2.imread (BGR), cv2.resize to 256x256 (bilinear), BGR2GRAY, > 0."""
+    import cv2  # the localization extra (opencv-python-headless); here, so that other tasks never need it
+
     if not os.path.isfile(path):
         raise AnnotationError("ground-truth mask not found", path)
     image = cv2.imread(path)
@@ -75,7 +75,6 @@ def _decode_mask(path: str) -> str:
     return counts_to_string(mask_to_counts(read_gt_mask(path)))
 
 
-@register_task
 class RefAVSTask(Task):
     id: ClassVar[str] = "ref_avs"
     version: ClassVar[str] = "1"
@@ -103,8 +102,7 @@ class RefAVSTask(Task):
     def _rows(self, data_dir: Path, split: str) -> list[tuple[str, dict[str, str]]]:
         """(id, row) of the split in file order; a uid repeated in the split gets ``#2``, ``#3``..."""
         path = data_dir / META
-        rows: list[tuple[str, dict[str, str]]] = []
-        seen: dict[str, int] = {}
+        rows: list[dict[str, str]] = []
         for line, row in read_split_rows(path, split, ("uid", "fid", "exp")):
             if row["uid"].count("_") < 2:
                 raise AnnotationError(
@@ -117,10 +115,8 @@ class RefAVSTask(Task):
                 row["fid"] = str(int(row["fid"]))  # pandas reads the column as integers
             except ValueError:
                 raise AnnotationError(f"fid must be an integer, got {row['fid']!r}", path, line) from None
-            seen[row["uid"]] = seen.get(row["uid"], 0) + 1
-            k = seen[row["uid"]]
-            rows.append((row["uid"] if k == 1 else f"{row['uid']}#{k}", row))
-        return rows
+            rows.append(row)
+        return list(zip(unique_ids([row["uid"] for row in rows], path), rows, strict=True))
 
     @staticmethod
     def _gt_paths(data_dir: Path, row: Mapping[str, str]) -> list[str]:
@@ -135,8 +131,7 @@ class RefAVSTask(Task):
             files.extend(Path(p) for p in unique)
         return files
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        data_dir = Path(data_dir)
+    def read_split(self, data_dir: Path, split: str) -> Split:
         rows = self._rows(data_dir, split)
         truth: dict[str, Counts] = {}
         if split != NULL_SPLIT:
@@ -169,7 +164,7 @@ class RefAVSTask(Task):
                     },
                 )
             )
-        return samples
+        return Split(self.id, split, data_dir, samples)
 
     def _cached_counts(self, data_dir: Path, split: str, paths: list[str]) -> list[Counts]:
         """Run lengths of each mask from the decoded-GT cache (crab_eval/gt_cache.py), stored as COCO counts
@@ -190,12 +185,8 @@ class RefAVSTask(Task):
     def target_text(self, sample: Sample) -> str:
         return str(sample.meta["frame_targets"][0])
 
-    def parse(self, text: str) -> dict[str, Any] | None:
-        """None: the answer text holds only placeholder mask tokens; the masks come from the mask head."""
-        return None
-
     # ---- predictions -------------------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> tuple[Counts, ...]:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> tuple[Counts, ...]:
         if not isinstance(obj, dict) or set(obj) != {"masks"}:
             raise PredictionError("prediction must be an object with exactly one key, 'masks'")
         masks = obj["masks"]
@@ -215,9 +206,6 @@ class RefAVSTask(Task):
         return {"masks": [{"size": [SIDE, SIDE], "counts": counts_to_string(c)} for c in counts]}
 
     # ---- scoring -----------------------------------------------------------------------------------------------
-    def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
-        return self.score_samples([sample], [prediction])[0]
-
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
         """Per row: the null split's predicted foreground pixels; elsewhere per-frame IoU and F values."""
         pred = [c for p in predictions for c in p]

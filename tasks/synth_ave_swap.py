@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from crab_eval.registry import register_task
 from crab_eval.tasks.ave import AveTask
 
 
-@register_task
 class SynthAveSwapTask(AveTask):
     id: ClassVar[str] = "synth_ave_swap"
     version: ClassVar[str] = "1"

@@ -15,6 +15,7 @@ import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,10 @@ import numpy as np
 
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.unav import ANNOTATION_DIR, ANNOTATION_FILE, SUBSETS
-from crab_eval.registry import register_task
-from crab_eval.tasks.answer_tags import vocabulary_index, vocabulary_key
-from crab_eval.tasks.base import MetricSpec, Sample, Task
-from crab_eval.tasks.detection_metrics import UNAV_THRESHOLDS, detection_ap
-from crab_eval.tasks.json_list import read_json_file
+from crab_eval.metrics.detection import UNAV_THRESHOLDS, detection_ap
+from crab_eval.readers.answer_tags import vocabulary_index, vocabulary_key
+from crab_eval.readers.json_list import read_json_file
+from crab_eval.tasks.base import MetricSpec, Sample, Split, Task
 
 # Crab+'s UnAV instruction (GeWu-Lab/Crab_Plus dataset/qwen2_5_omni/omni_dataset.py, add_unav_samples).
 INSTRUCTION = "Please describe the events and time range that occurred in the video."
@@ -89,7 +89,37 @@ def _dedup(events: list[tuple[int, float, float]]) -> list[tuple[int, float, flo
     return kept
 
 
-@register_task
+def _segment_problem(item: Any, where: str, label_ids: Mapping[str, int]) -> str:
+    """What is wrong with a prediction segment that failed the fast checks."""
+    if not isinstance(item, dict) or not {"label", "start", "end"} <= set(item) <= {*_KEYS, "score"}:
+        return f"{where} must be an object with label, start, end and optionally score"
+    label = item["label"]
+    if not isinstance(label, str) or label not in label_ids:
+        return f"{where}: unknown label {label!r}; expected a label of the annotation file"
+    start, end = _number(item["start"]), _number(item["end"])
+    if start is None or end is None:
+        return f"{where}: start and end must be finite numbers of seconds"
+    if not 0 <= start <= end:
+        return f"{where}: need 0 <= start <= end, got {item['start']!r}, {item['end']!r}"
+    return f"{where}: score must be a finite number, got {item.get('score')!r}"
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The context of a UnAV split: the file's label -> label_id table (the official label_dict), its inverse,
+    and the spellings of the labels that ``parse`` accepts."""
+
+    label_ids: Mapping[str, int]
+    label_names: Mapping[int, str]
+    name_index: Mapping[str, str]  # model spellings -> label
+
+    @classmethod
+    def of(cls, label_ids: Mapping[str, int]) -> Labels:
+        """Raises ``ValueError`` if two labels share a spelling key."""
+        names = {i: name for name, i in label_ids.items()}
+        return cls(dict(label_ids), names, vocabulary_index(label_ids))
+
+
 class UnAVTask(Task):
     id = "unav"
     version = "1"
@@ -103,14 +133,6 @@ class UnAVTask(Task):
         MetricSpec("map_avg", description="mean of the nine mAPs at tIoU 0.1:0.1:0.9 (the official average)"),
     )
     main_metric = "map_avg"
-
-    def __init__(self) -> None:
-        self._set_vocabulary({})
-
-    def _set_vocabulary(self, label_ids: Mapping[str, int]) -> None:
-        self.label_ids = dict(label_ids)
-        self.label_names = {i: name for name, i in label_ids.items()}
-        self._name_index = vocabulary_index(label_ids)  # model spellings -> label, for ``parse``
 
     # ---- official files -> samples ---------------------------------------------------------------------------
     def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
@@ -186,14 +208,13 @@ class UnAVTask(Task):
                     )
         return ids
 
-    def load(self, data_dir: Path, split: str) -> list[Sample]:
-        self.check_split(split)
-        path = self._annotation_path(Path(data_dir))
+    def read_split(self, data_dir: Path, split: str) -> Split:
+        path = self._annotation_path(data_dir)
         text, db = self._read_database(path)
         entries = {vid: self._events(path, text, vid, entry) for vid, entry in db.items()}
         label_ids = self._label_ids(path, text, entries)
         try:
-            self._set_vocabulary(label_ids)
+            labels = Labels.of(label_ids)
         except ValueError as exc:
             raise AnnotationError(f"ambiguous label names: {exc}", path) from None
         samples = []
@@ -212,25 +233,29 @@ class UnAVTask(Task):
                         "video": f"raw_videos/{video_id}.mp4",
                         "features": [f"av_features/{video_id}_{kind}.npy" for kind in ("rgb", "flow", "vggish")],
                     },
-                    meta={"duration": entry.get("duration"), "subset": entry["subset"]},
+                    # The label name of each target event: the answer text and the oracle write names.
+                    meta={
+                        "duration": entry.get("duration"),
+                        "subset": entry["subset"],
+                        "event_labels": tuple(labels.label_names[label] for label, _, _ in target),
+                    },
                 )
             )
-        return samples
+        return Split(self.id, split, data_dir, samples, labels)
 
     # ---- text (Crab's template) ------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
         """One ``<event>label, (s e)(s e)</event>`` per class, classes by first onset, ranges in time order."""
+        names = dict(zip((label for label, _, _ in sample.target), sample.meta["event_labels"], strict=True))
         by_label: dict[int, list[tuple[float, float]]] = {}
         for label, start, end in sorted(sample.target, key=lambda e: (e[1], e[2], e[0])):
             by_label.setdefault(label, []).append((start, end))
         return " ".join(
-            f"<event>{self.label_names[label]}, "
-            + "".join(f"({_seconds(s)} {_seconds(e)})" for s, e in ranges)
-            + "</event>"
+            f"<event>{names[label]}, " + "".join(f"({_seconds(s)} {_seconds(e)})" for s, e in ranges) + "</event>"
             for label, ranges in by_label.items()
         )
 
-    def parse(self, text: str) -> dict[str, Any] | None:
+    def parse(self, text: str, split: Split) -> dict[str, Any] | None:
         """Segments of every ``<event>`` tag, each with score 1.0, in order of appearance (the ranking among the
         tied scores); None without tags, or if a tag is malformed, names an unknown label, holds a range with
         start > end, or the answer has more than 100 segments."""
@@ -245,7 +270,7 @@ class UnAVTask(Task):
                 if item is None:
                     return None
                 pos = item.end()
-                label = self._name_index.get(vocabulary_key(item.group(1)))
+                label = split.context.name_index.get(vocabulary_key(item.group(1)))
                 if label is None:
                     return None
                 for start_text, end_text in _RANGE_RE.findall(item.group(2)):
@@ -258,7 +283,7 @@ class UnAVTask(Task):
         return {"segments": segments}
 
     # ---- structured predictions ------------------------------------------------------------------------------
-    def check_prediction(self, obj: Any, sample: Sample, base_dir: Path) -> Segments:
+    def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> Segments:
         if not isinstance(obj, dict) or set(obj) != {"segments"}:
             raise PredictionError('prediction must be an object {"segments": [...]}')
         items = obj["segments"]
@@ -267,7 +292,7 @@ class UnAVTask(Task):
         if len(items) > MAX_SEGMENTS:
             raise PredictionError(f"at most {MAX_SEGMENTS} segments per video (official max_seg_num), got {len(items)}")
         out = []
-        label_ids = self.label_ids
+        label_ids = split.context.label_ids
         for i, item in enumerate(items):
             # The common case is checked with cheap type tests; anything odd goes to the detailed checks.
             if type(item) is dict and 3 <= len(item) <= 4:
@@ -288,22 +313,8 @@ class UnAVTask(Task):
                 ):
                     out.append((label_ids[label], float(start), float(end), float(score)))
                     continue
-            raise PredictionError(self._segment_problem(item, f"segments[{i}]"))
+            raise PredictionError(_segment_problem(item, f"segments[{i}]", label_ids))
         return tuple(out)
-
-    def _segment_problem(self, item: Any, where: str) -> str:
-        """What is wrong with a prediction segment that failed the fast checks."""
-        if not isinstance(item, dict) or not {"label", "start", "end"} <= set(item) <= {*_KEYS, "score"}:
-            return f"{where} must be an object with label, start, end and optionally score"
-        label = item["label"]
-        if not isinstance(label, str) or label not in self.label_ids:
-            return f"{where}: unknown label {label!r}; expected a label of the annotation file"
-        start, end = _number(item["start"]), _number(item["end"])
-        if start is None or end is None:
-            return f"{where}: start and end must be finite numbers of seconds"
-        if not 0 <= start <= end:
-            return f"{where}: need 0 <= start <= end, got {item['start']!r}, {item['end']!r}"
-        return f"{where}: score must be a finite number, got {item.get('score')!r}"
 
     def empty_prediction(self, sample: Sample) -> Segments:
         return ()
@@ -311,8 +322,8 @@ class UnAVTask(Task):
     def oracle_prediction(self, sample: Sample) -> dict[str, Any]:
         return {
             "segments": [
-                {"label": self.label_names[label], "start": start, "end": end, "score": 1.0}
-                for label, start, end in sample.target
+                {"label": name, "start": start, "end": end, "score": 1.0}
+                for (_, start, end), name in zip(sample.target, sample.meta["event_labels"], strict=True)
             ]
         }
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from crab_eval.tasks.base import Sample, Task
+from crab_eval.tasks.base import Sample, Split, Task
 
 Builder = Callable[[Task, Path], tuple[Path, str]]
 
@@ -144,12 +144,6 @@ def _avcap(task: Task, root: Path) -> tuple[Path, str]:
     return root, task.default_split
 
 
-def _toy(task: Task, root: Path) -> tuple[Path, str]:
-    # tests/toy_task.py registers "toy" when another test module imports it first.
-    (root / f"toy_{task.default_split}.tsv").write_text("a\tva\tdog\nb\tvb\tcat\n", encoding="utf-8")
-    return root, task.default_split
-
-
 # Adapter module (its last name) -> builder.
 BUILDERS: dict[str, Builder] = {
     "ave": _ave,
@@ -163,39 +157,38 @@ BUILDERS: dict[str, Builder] = {
     "avss": _avss,
     "ref_avs": _ref_avs,
     "avcap": _avcap,
-    "toy_task": _toy,
 }
 
 
-def _ave_forms(task: Task, sample: Sample, work: Path) -> list[Any]:
+def _ave_forms(task: Task, split: Split, sample: Sample, work: Path) -> list[Any]:
     # The per-segment form of the contract; the oracle uses the event form.
-    names = list(task.categories)  # type: ignore[attr-defined]  # AVE's vocabulary, set by load
+    names = list(split.context.categories)  # AVE's vocabulary, read by load
     return [{"segments": [names[i] if i < len(names) else "background" for i in sample.target]}]
 
 
-def _localization_forms(task: Task, sample: Sample, work: Path) -> list[Any]:
+def _localization_forms(task: Task, split: Split, sample: Sample, work: Path) -> list[Any]:
     # The heatmap form (a .npy beside the prediction file), next to the oracle's box form.
     np.save(work / "map.npy", np.linspace(0, 1, 49, dtype=np.float32).reshape(7, 7))
     return [{"heatmap": "map.npy"}]
 
 
 # Adapter module -> valid predictions in the contract's forms that the oracle does not use.
-ALTERNATE_FORMS: dict[str, Callable[[Task, Sample, Path], list[Any]]] = {
+ALTERNATE_FORMS: dict[str, Callable[[Task, Split, Sample, Path], list[Any]]] = {
     "ave": _ave_forms,
     "localization": _localization_forms,
 }
 
 
-def alternate_predictions(task: Task, sample: Sample, work: Path) -> list[Any]:
+def alternate_predictions(task: Task, split: Split, sample: Sample, work: Path) -> list[Any]:
     """Valid contract-form predictions of ``sample`` other than the oracle's form (files they need go in ``work``,
     the prediction file's folder); the form ``parse`` gives the target text is added when it differs."""
     forms: list[Any] = []
     for cls in type(task).__mro__:
         maker = ALTERNATE_FORMS.get(cls.__module__.rsplit(".", 1)[-1])
         if maker is not None:
-            forms = maker(task, sample, work)
+            forms = maker(task, split, sample, work)
             break
-    parsed = task.parse(task.target_text(sample)) if task.text_predictions else None
+    parsed = task.parse(task.target_text(sample), split) if task.text_predictions else None
     if parsed is not None and parsed != task.oracle_prediction(sample) and parsed not in forms:
         forms.append(parsed)
     return forms

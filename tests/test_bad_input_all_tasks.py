@@ -36,7 +36,9 @@ from fixture_builders import alternate_predictions, build_split
 from crab_eval import cli, provenance
 from crab_eval.registry import get_task, task_ids
 from crab_eval.results import samples_path_for
-from crab_eval.tasks.base import Sample, Task
+from crab_eval.tasks.base import Sample, Split, Task
+
+pytestmark = pytest.mark.slow  # about a thousand CLI runs
 
 # Structured variants per task, and how many of them may repeat a node pattern already covered (list elements after
 # the first); any sampling uses a task-seeded RNG, so runs are repeatable.
@@ -246,7 +248,7 @@ class Setup:
     task: Task
     data: Path
     split: str
-    samples: list[Sample]
+    samples: Split
     work: Path
     runs: int = 0
 
@@ -351,7 +353,7 @@ def test_malformed_predictions(task_id: str, tmp_path: Path, capsys: pytest.Capt
         line = json.dumps({"id": sample.id, "prediction": variant}).encode()
         problems.append(check_prediction_line(setup, capsys, line, f"prediction {label}", label in MUST_FAIL))
 
-    for n, form in enumerate(alternate_predictions(setup.task, sample, setup.work)):
+    for n, form in enumerate(alternate_predictions(setup.task, setup.samples, sample, setup.work)):
         # The form itself must score, then its variants go through the same checks.
         lines, _ = _prediction_lines(setup, json.dumps({"id": sample.id, "prediction": form}).encode())
         code, _, problem = run_score(setup, capsys, lines, f"alternate form {n}")

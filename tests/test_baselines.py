@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import toy_task  # noqa: F401  (registers the "toy" task)
 
 from crab_eval.baselines.predictors import KINDS, fit_plan, predict, write_baseline
 from crab_eval.cli import main
 from crab_eval.errors import CrabEvalError
 from crab_eval.leaderboard.board import load_published
 from crab_eval.scoring import score
+
+pytestmark = pytest.mark.usefixtures("toy")  # the toy task of tests/toy_task.py
 
 TEST = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow"), ("e", "v4", "dog")]
 # Train (the toy task's val split): dog x3, cat x2, cow x1 -> majority "dog".

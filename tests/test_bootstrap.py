@@ -169,8 +169,16 @@ def _additive_cases():
               "av_counting", "av_location", "av_comparative", "av_temporal", "other"]  # fmt: skip
     # A rare question type: absent from many resamples, so its metric is NaN there on both paths.
     weights = np.array([1.0] * 9 + [0.5]) / 9.5
+    from crab_eval.tasks.avqa import TYPE_METRIC
+
+    avqa_types = sorted(TYPE_METRIC.values())
     return {
         "ave": [{"correct": int(rng.integers(0, 11)), "total": 10} for _ in range(40)],
+        # The last type is asked once: absent from many resamples (NaN there on both paths).
+        "avqa": [
+            {"correct": int(rng.random() < 0.5), "qtype": avqa_types[i % (len(avqa_types) - 1)]} for i in range(50)
+        ]
+        + [{"correct": 0, "qtype": avqa_types[-1]}],
         "synth_ave_swap": [{"correct": int(rng.integers(0, 11)), "total": 10} for _ in range(7)],
         "music_avqa": [
             {"correct": int(rng.random() < 0.6), "qtype": qtypes[i] if i < 10 else str(rng.choice(qtypes, p=weights))}

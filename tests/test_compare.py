@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import toy_task  # noqa: F401  (registers "toy")
 from scipy.stats import binomtest
 
 from crab_eval.cli import main
@@ -17,6 +16,8 @@ from crab_eval.compare import MetricCheck, _holm_gate, compare_results, format_r
 from crab_eval.errors import CrabEvalError
 from crab_eval.results import RunResult, samples_path_for, write_result
 from crab_eval.simulation import simulate_qa_pair
+
+pytestmark = pytest.mark.usefixtures("toy")  # the toy task of tests/toy_task.py
 
 N = 600
 

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-import toy_task  # noqa: F401  (registers the "toy" task; tests/ is on sys.path under pytest)
 
 from crab_eval.cli import main
 from crab_eval.errors import PredictionFileError
@@ -15,6 +14,8 @@ from crab_eval.predictions import read_predictions
 from crab_eval.registry import get_task
 from crab_eval.results import read_result, samples_path_for
 from crab_eval.scoring import load_split, score
+
+pytestmark = pytest.mark.usefixtures("toy")  # the toy task of tests/toy_task.py
 
 ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow")]
 

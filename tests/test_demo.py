@@ -28,6 +28,8 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_tiny_demo_outputs_exist_and_agree(tiny_demo: Path) -> None:
     from crab_eval.demo import DEMO_TASKS
 
@@ -60,6 +62,8 @@ def test_tiny_demo_outputs_exist_and_agree(tiny_demo: Path) -> None:
         assert read_result(out / "results" / f"baseline_{kind}" / "ave.json").run["variant"] == "baseline"
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_tiny_demo_rerun_skips_finished_stages(tiny_demo: Path, capsys: pytest.CaptureFixture) -> None:
     from crab_eval.cli import main
 
@@ -89,6 +93,8 @@ def test_plan_with_several_seeds_names_every_run_and_keeps_the_suite_seed(tmp_pa
     assert [m.name for m in one.models()][:2] == ["unified_lora", "unified_ilora"]  # one seed: plain names
 
 
+@pytest.mark.model
+@pytest.mark.slow
 def test_tiny_demo_with_two_seeds_bootstraps_over_seeds(tmp_path: Path) -> None:
     from crab_eval.demo import DemoPlan, run_demo
 

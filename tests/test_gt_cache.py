@@ -23,9 +23,9 @@ from crab_eval.errors import AnnotationError
 from crab_eval.layouts import avsbench as avsbench_layout
 from crab_eval.layouts import avss as avss_layout
 from crab_eval.layouts import ref_avs as ref_avs_layout
+from crab_eval.metrics.masks import counts_to_string, encode_mask, mask_to_counts
 from crab_eval.scoring import score
 from crab_eval.tasks import avsbench, avss, ref_avs
-from crab_eval.tasks.mask_metrics import counts_to_string, encode_mask, mask_to_counts
 
 OLD = time.time_ns() - 3600 * 10**9  # an hour ago: well outside the cache's "racily clean" window
 

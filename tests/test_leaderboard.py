@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import toy_task  # noqa: F401  (registers the "toy" task)
 from test_baselines_adapters import write_ave, write_music_avqa
 
 from crab_eval.baselines.predictors import write_baseline
@@ -30,6 +29,8 @@ from crab_eval.leaderboard.board import (
 from crab_eval.leaderboard.render import build_site, collect_rows
 from crab_eval.leaderboard.submission import score_submission
 from crab_eval.leaderboard.tables import build_tables
+
+pytestmark = pytest.mark.usefixtures("toy")  # the toy task of tests/toy_task.py
 
 META: dict[str, Any] = {
     "schema_version": 1,

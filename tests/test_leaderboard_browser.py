@@ -1,27 +1,27 @@
 """The leaderboard page in a real headless Chromium: what a person sees when they sort and filter.
 
-Chromium and its driver come from Debian (``chromium``, ``chromium-driver``); when they are missing the test installs
-them with apt-get (as root) and FAILS if that does not work — a leaderboard whose page was never opened is not
-tested. The page is driven with selenium. A screenshot is written for review to ``$CRAB_EVAL_ARTIFACTS`` (default:
-the test's temporary folder).
+Chromium and its driver come from Debian (``chromium``, ``chromium-driver``), installed by ``make browser`` (a
+prerequisite of ``make test``, which CI runs as root), never by a test. When they are missing the test FAILS with
+the command to run: a leaderboard whose page was never opened is not tested. The page is driven with selenium. A
+screenshot is written for review to ``$CRAB_EVAL_ARTIFACTS`` (default: the test's temporary folder).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import toy_task  # noqa: F401  (registers the "toy" task)
+import toy_task
 from test_leaderboard import HAND_COVERAGE, HAND_ORDER, published_file
 
 from crab_eval.leaderboard.render import build_site, collect_rows
 from crab_eval.leaderboard.submission import score_submission
+from crab_eval.registry import TASKS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -36,26 +36,16 @@ FLAGS = (
     "--disable-sync",
     "--window-size=1400,1000",
 )
+pytestmark = pytest.mark.browser
+
 ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow")]
 RANK, COVERAGE, WIN_RATE = 3, 4, 5  # summary columns after Model, Source, Variant
 COMMITTED = Path(__file__).parents[1] / "results" / "leaderboard"
 
 
 def ensure_chromium() -> None:
-    if CHROMIUM.exists() and CHROMEDRIVER.exists():
-        return
-    if os.geteuid() != 0:
-        pytest.fail(
-            "chromium / chromium-driver are missing and the test is not root: "
-            "run 'apt-get install -y chromium chromium-driver'"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"]):
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
-        if done.returncode != 0:
-            pytest.fail(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("apt-get installed chromium but /usr/bin/chromium or /usr/bin/chromedriver is missing")
+        pytest.fail(f"{CHROMIUM} or {CHROMEDRIVER} missing: run 'make browser' (it installs chromium, chromium-driver)")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +68,14 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield browser
     finally:
         browser.quit()
+
+
+@pytest.fixture(scope="module")
+def toy_module() -> Iterator[None]:
+    """The toy task for this module's fixtures and tests, unregistered after them."""
+    with TASKS.isolated():
+        TASKS.register(toy_task.ToyTask)
+        yield
 
 
 def toy_entry(root: Path) -> Path:
@@ -112,7 +110,7 @@ def toy_entry(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(tmp_path_factory: pytest.TempPathFactory, toy_module: None) -> Path:
     """A page with the toy entry and the bundled published rows."""
     root = tmp_path_factory.mktemp("board")
     build_site(toy_entry(root), root / "site")
@@ -202,7 +200,7 @@ def test_transfer_table_in_chromium(driver: Any, site: Path) -> None:
     assert column_texts(driver, "table-transfer", 3) == ["-50.00"]
 
 
-def test_summary_order_and_coverage_in_chromium(driver: Any, tmp_path: Path) -> None:
+def test_summary_order_and_coverage_in_chromium(driver: Any, tmp_path: Path, toy_module: None) -> None:
     """The ranking rule as a reader sees it, on rows whose order and coverage are worked by hand (test_leaderboard)."""
     build_site(toy_entry(tmp_path), tmp_path / "site", published=published_file(tmp_path / "pub.json"))
     driver.get((tmp_path / "site" / "index.html").as_uri())

@@ -7,14 +7,13 @@ import copy
 from types import SimpleNamespace
 
 import pytest
+import torch
+from torch import nn
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("peft")
+from crab_eval.model.adapters import ILoRALinear, MoELoRALinear, RoutingContext, apply_adapters
+from crab_eval.model.config import DEFAULT_TARGETS
 
-from torch import nn  # noqa: E402
-
-from crab_eval.model.adapters import ILoRALinear, MoELoRALinear, RoutingContext, apply_adapters  # noqa: E402
-from crab_eval.model.config import DEFAULT_TARGETS  # noqa: E402
+pytestmark = pytest.mark.model
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from crab_eval.model.config import EncoderConfig
+from crab_eval.model.encoders import QFormerProjector, build_encoder
+from crab_eval.model.mask_head import frame_indices, mask_loss, masks_to_rles, rles_to_array
 
-from crab_eval.model.config import EncoderConfig  # noqa: E402
-from crab_eval.model.encoders import QFormerProjector, build_encoder  # noqa: E402
-from crab_eval.model.mask_head import frame_indices, mask_loss, masks_to_rles, rles_to_array  # noqa: E402
+pytestmark = pytest.mark.model
 
 
 def test_builtin_encoders_adapt_to_any_input_size() -> None:

@@ -11,26 +11,23 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("accelerate")
+from crab_eval.model.config import config_from_dict
+from crab_eval.model.testing import fake_features, write_toy, write_toy_mask
+from crab_eval.model.train import train
 
-import toy_task  # noqa: E402, F401
-
-from crab_eval.model.config import config_from_dict  # noqa: E402
-from crab_eval.model.testing import fake_features, register_toy_tasks, write_toy, write_toy_mask  # noqa: E402
-from crab_eval.model.train import train  # noqa: E402
-
-register_toy_tasks()
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.usefixtures("model_toy_tasks")]
 TESTS = Path(__file__).parent
 
 LAUNCHED = """
 import json, sys
 sys.path.insert(0, {tests!r})
-import toy_task  # noqa
+import toy_task
 from crab_eval.model.config import config_from_dict
 from crab_eval.model.testing import fake_features, register_toy_tasks
 from crab_eval.model.train import train
+toy_task.register()
 register_toy_tasks()
 train(config_from_dict(json.load(open(sys.argv[1]))), features=fake_features, progress=False)
 """

@@ -9,20 +9,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("accelerate")
+from crab_eval.errors import CrabEvalError
+from crab_eval.model import checkpoint as ck
+from crab_eval.model.config import config_from_dict, load_config
+from crab_eval.model.testing import fake_features, write_toy, write_toy_mask
+from crab_eval.model.train import train
+from crab_eval.predictions import read_predictions
 
-import toy_task  # noqa: E402, F401  (registers "toy")
-
-from crab_eval.errors import CrabEvalError  # noqa: E402
-from crab_eval.model import checkpoint as ck  # noqa: E402
-from crab_eval.model.config import config_from_dict, load_config  # noqa: E402
-from crab_eval.model.testing import fake_features, register_toy_tasks, write_toy, write_toy_mask  # noqa: E402
-from crab_eval.model.train import train  # noqa: E402
-from crab_eval.predictions import read_predictions  # noqa: E402
-
-register_toy_tasks()
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("model_toy_tasks")]
 STEPS = 4
 
 
@@ -135,7 +131,7 @@ def test_resume_ends_with_the_same_weights(root: Path, full_run: Path) -> None:
 
 def test_predictions_are_read_by_the_scorer(root: Path, full_run: Path) -> None:
     from crab_eval.model.predict import predict
-    from crab_eval.model.train import resolve_task
+    from crab_eval.registry import get_task
 
     out = root / "preds_toy.jsonl"
     assert (
@@ -154,7 +150,7 @@ def test_predictions_are_read_by_the_scorer(root: Path, full_run: Path) -> None:
     )
     rows = read_jsonl(out)
     assert [set(r) for r in rows] == [{"id", "text"}] * 5
-    task = resolve_task("toy")
+    task = get_task("toy")
     samples = task.load(root / "toy", "test")
     pset = read_predictions(out, task, samples)
     assert pset.n_missing == 0 and pset.n_text == 5
@@ -180,7 +176,7 @@ def test_predictions_are_read_by_the_scorer(root: Path, full_run: Path) -> None:
             assert len(masks) == 2 and all(m["size"] == [24, 24] and isinstance(m["counts"], str) for m in masks)
         else:
             assert set(r) == {"id", "text"}
-    task = resolve_task("toy_mask")
+    task = get_task("toy_mask")
     pset = read_predictions(out, task, task.load(root / "mask", "test"))
     assert pset.n_missing == 0 and pset.n_unparsed == sum("text" in r for r in rows)
 
@@ -191,12 +187,12 @@ def test_mask_head_writes_ground_truth_sized_rles(root: Path, full_run: Path) ->
 
     from crab_eval.model.checkpoint import load_for_inference
     from crab_eval.model.data import Collator, ExampleBuilder, TaskData
-    from crab_eval.model.train import resolve_task
+    from crab_eval.registry import get_task
 
     model, tok, _ = load_for_inference(full_run)
-    task = resolve_task("toy_mask")
+    task = get_task("toy_mask")
     samples = task.load(root / "mask", "test")
-    builder = ExampleBuilder([TaskData(task, root / "mask", "test", samples)], fake_features, 64)
+    builder = ExampleBuilder([TaskData(task, samples)], fake_features, 64)
     examples = [builder.build(0, task, root / "mask", samples[i], False) for i in range(2)]
     collator = Collator(tok, model.n_media_tokens(10), model.n_media_tokens(10), 512)
     batch = collator.prompt_batch(examples)
@@ -327,9 +323,9 @@ def test_real_avsbench_adapter_trains_and_predicts_frame_by_frame(tmp_path: Path
     decoder reading the LLM-side visual map (0) or its own image encoder (16)."""
     import numpy as np
 
-    layout = pytest.importorskip("crab_eval.layouts.avsbench")
+    from crab_eval.layouts import avsbench as layout
     from crab_eval.model.predict import predict
-    from crab_eval.model.train import resolve_task
+    from crab_eval.registry import get_task
 
     rng = np.random.default_rng(0)
     videos = [
@@ -338,7 +334,7 @@ def test_real_avsbench_adapter_trains_and_predicts_frame_by_frame(tmp_path: Path
         for i in range(n)
     ]
     layout.write_ms3(tmp_path / "ms3", videos)
-    task = resolve_task("ms3")
+    task = get_task("ms3")
     cfg = {
         "run_dir": str(tmp_path / "run"),
         "tasks": [{"task": "ms3", "data": str(tmp_path / "ms3")}],

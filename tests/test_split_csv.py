@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crab_eval.errors import AnnotationError
-from crab_eval.tasks.split_csv import read_split_rows
+from crab_eval.readers.split_csv import read_split_rows
 
 
 def _write(tmp_path: Path, data: bytes) -> Path:

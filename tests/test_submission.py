@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import toy_task  # noqa: F401  (registers the "toy" task)
 
 from crab_eval.cli import main
 from crab_eval.errors import CrabEvalError
 from crab_eval.leaderboard.archive import Limits, SubmissionError, open_submission
 from crab_eval.leaderboard.submission import ENTRY_KIND, check_metadata, score_submission, validate
 from crab_eval.results import read_result
+
+pytestmark = pytest.mark.usefixtures("toy")  # the toy task of tests/toy_task.py
 
 ROWS = [("a", "v1", "dog"), ("b", "v1", "cat"), ("c", "v2", "dog"), ("d", "v3", "cow")]
 META: dict[str, Any] = {

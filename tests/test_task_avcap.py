@@ -22,10 +22,12 @@ from pycocoevalcap.rouge.rouge import Rouge, my_lcs
 from crab_eval.cli import main as cli_main
 from crab_eval.errors import AnnotationError, PredictionError, PredictionFileError
 from crab_eval.layouts.avcap import make_entry, split_path, write_split
+from crab_eval.metrics import captions as caption_metrics
+from crab_eval.metrics import ptb_tokenizer
 from crab_eval.registry import get_task
 from crab_eval.scoring import score
-from crab_eval.tasks import avcap, caption_metrics, ptb_tokenizer
-from crab_eval.tasks.base import CRAB_PREFIX
+from crab_eval.tasks import avcap
+from crab_eval.tasks.base import CRAB_PREFIX, Split
 
 # (caption, coco-caption's tokenised caption): lower case; "." "," "?" "!" ";" ":" "..." "--" quotes dropped;
 # brackets become -lrb- ... and SURVIVE (lower-cased after the lexer, the list holds "-LRB-"); clitics split
@@ -303,15 +305,17 @@ def test_missing_file(tmp_path, task):
 
 # ---- text and structured predictions ---------------------------------------------------------------------------
 def test_parse(task):
-    assert task.parse("  A man sings.\n") == {"caption": "A man sings."}
-    assert task.parse("<s> A man sings.</s>") == {"caption": "A man sings."}  # Crab keeps special tokens
-    assert task.parse("") is None and task.parse("  \n ") is None and task.parse("</s>") is None
+    split = Split("avcap", "test", Path("."), ())  # the caption parser reads no annotation file
+    assert task.parse("  A man sings.\n", split) == {"caption": "A man sings."}
+    assert task.parse("<s> A man sings.</s>", split) == {"caption": "A man sings."}  # Crab keeps special tokens
+    assert all(task.parse(text, split) is None for text in ("", "  \n ", "</s>"))
 
 
 def test_check_prediction(task, tmp_path):
     sample = avcap.Sample(id="x", instruction="", target=("a b",), group="x")
-    assert task.check_prediction({"caption": "A dog."}, sample, tmp_path) == "A dog."
-    assert task.check_prediction({"caption": ""}, sample, tmp_path) == ""  # empty is allowed, scores as empty
+    split = Split("avcap", "test", tmp_path, (sample,))
+    assert task.check_prediction({"caption": "A dog."}, sample, split, tmp_path) == "A dog."
+    assert task.check_prediction({"caption": ""}, sample, split, tmp_path) == ""  # empty is allowed, scores empty
     for bad, message in [
         ("A dog.", "must be an object"),
         ({"text": "A dog."}, "exactly the key 'caption'"),
@@ -320,7 +324,7 @@ def test_check_prediction(task, tmp_path):
         ({"caption": None}, "'caption' must be a string"),
     ]:
         with pytest.raises(PredictionError, match=message):
-            task.check_prediction(bad, sample, tmp_path)
+            task.check_prediction(bad, sample, split, tmp_path)
 
 
 # ---- end to end -----------------------------------------------------------------------------------------------

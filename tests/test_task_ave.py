@@ -27,8 +27,12 @@ from crab_eval.layouts.ave import (
 )
 from crab_eval.registry import get_task
 from crab_eval.scoring import score
+from crab_eval.tasks.ave import OFFICIAL_VOCABULARY
+from crab_eval.tasks.base import Split
 
 CAT = OFFICIAL_CATEGORIES
+# A split of no samples with the official vocabulary, for parsing without a data folder.
+OFFICIAL = Split("ave", "test", Path("."), (), OFFICIAL_VOCABULARY)
 
 
 def _write_preds(path: Path, lines: list[dict]) -> Path:
@@ -100,13 +104,14 @@ def test_vocabulary_from_annotations_file(task, tmp_path):
     write_annotations(tmp_path, [("Zebra", "a", 0, 10), ("Yak", "b", 0, 10)], header=False)
     write_split(tmp_path, "test", [("Yak", "c", 0, 5)])
     samples = task.load(tmp_path, "test")
-    assert task.categories == ("Zebra", "Yak")
+    assert samples.context.categories == ("Zebra", "Yak")
     assert samples[0].target == (1,) * 5 + (2,) * 5
     assert tmp_path / "Annotations.txt" in task.annotation_files(tmp_path, "test")
     with pytest.raises(PredictionError):
-        task.check_prediction({"event": CAT[0], "start": 0, "end": 1}, samples[0], tmp_path)
-    assert task.parse("<event> yak </event> <range> 0,5 </range>") == {"event": "Yak", "start": 0, "end": 5}
-    assert task.parse(f"<event> {CAT[0]} </event> <range> 0,5 </range>") is None
+        task.check_prediction({"event": CAT[0], "start": 0, "end": 1}, samples[0], samples, tmp_path)
+    yak = task.parse("<event> yak </event> <range> 0,5 </range>", samples)
+    assert yak == {"event": "Yak", "start": 0, "end": 5}
+    assert task.parse(f"<event> {CAT[0]} </event> <range> 0,5 </range>", samples) is None
 
 
 @pytest.mark.parametrize(
@@ -167,9 +172,9 @@ def test_target_text_round_trip_scores_100(task, small):
         "The audible and visible event in the video is <event> Bark </event>, "
         "and the time range is <range> 2,5 </range>."
     )
-    preds = [task.check_prediction(task.parse(task.target_text(s)), s, data_dir) for s in samples]
+    preds = [task.check_prediction(task.parse(task.target_text(s), samples), s, samples, data_dir) for s in samples]
     assert task.aggregate(task.score_samples(samples, preds)) == {"accuracy": 100.0}
-    oracle = [task.check_prediction(task.oracle_prediction(s), s, data_dir) for s in samples]
+    oracle = [task.check_prediction(task.oracle_prediction(s), s, samples, data_dir) for s in samples]
     assert task.aggregate(task.score_samples(samples, oracle)) == {"accuracy": 100.0}
 
 
@@ -192,7 +197,7 @@ def test_target_text_round_trip_scores_100(task, small):
 )
 def test_parse_tolerant(task, text, expected):
     event, start, end = expected
-    assert task.parse(text) == {"event": event, "start": start, "end": end}
+    assert task.parse(text, OFFICIAL) == {"event": event, "start": start, "end": end}
 
 
 @pytest.mark.parametrize(
@@ -213,18 +218,20 @@ def test_parse_tolerant(task, text, expected):
     ],
 )
 def test_parse_rejects(task, text):
-    assert task.parse(text) is None
+    assert task.parse(text, OFFICIAL) is None
 
 
 # ---- structured predictions --------------------------------------------------------------------------------
 def test_check_prediction_forms(task, small):
     data_dir, _ = small
-    sample = task.load(data_dir, "test")[0]
+    split = task.load(data_dir, "test")
+    sample = split[0]
     seg = [BACKGROUND] * 2 + [CAT[2]] * 3 + [BACKGROUND] * 5
-    assert task.check_prediction({"segments": seg}, sample, data_dir) == sample.target
-    assert task.check_prediction({"event": CAT[2], "start": 2, "end": 5}, sample, data_dir) == sample.target
-    assert task.check_prediction({"event": CAT[2], "start": 2.0, "end": 5.0}, sample, data_dir) == sample.target
-    assert task.check_prediction({"event": CAT[2], "start": 4, "end": 4}, sample, data_dir) == (28,) * 10
+    assert task.check_prediction({"segments": seg}, sample, split, data_dir) == sample.target
+    assert task.check_prediction({"event": CAT[2], "start": 2, "end": 5}, sample, split, data_dir) == sample.target
+    two_five = task.check_prediction({"event": CAT[2], "start": 2.0, "end": 5.0}, sample, split, data_dir)
+    assert two_five == sample.target
+    assert task.check_prediction({"event": CAT[2], "start": 4, "end": 4}, sample, split, data_dir) == (28,) * 10
 
 
 @pytest.mark.parametrize(
@@ -257,9 +264,9 @@ def test_check_prediction_forms(task, small):
 )
 def test_check_prediction_rejects(task, small, obj):
     data_dir, _ = small
-    sample = task.load(data_dir, "test")[0]
+    split = task.load(data_dir, "test")
     with pytest.raises(PredictionError):
-        task.check_prediction(obj, sample, data_dir)
+        task.check_prediction(obj, split[0], split, data_dir)
 
 
 # ---- metric ------------------------------------------------------------------------------------------------
@@ -267,8 +274,8 @@ def test_metric_by_hand(task, small):
     data_dir, _ = small
     samples = task.load(data_dir, "val")  # vidA: Bark 2..5, vidB: Cat 0..10
     preds = [
-        task.check_prediction({"segments": [CAT[2]] * 10}, samples[0], data_dir),  # right on 2,3,4: 3/10
-        task.check_prediction({"event": CAT[22], "start": 0, "end": 8}, samples[1], data_dir),  # 8/10
+        task.check_prediction({"segments": [CAT[2]] * 10}, samples[0], samples, data_dir),  # right on 2,3,4: 3/10
+        task.check_prediction({"event": CAT[22], "start": 0, "end": 8}, samples[1], samples, data_dir),  # 8/10
     ]
     stats = task.score_samples(samples, preds)
     assert stats == [{"correct": 3, "total": 10}, {"correct": 8, "total": 10}]
@@ -292,7 +299,7 @@ def test_metric_matches_sklearn_and_compute_acc_reference(task, tmp_path):
     pred_labels = np.where(rng.random(real.shape) < 0.6, real, rng.integers(0, 29, real.shape)).reshape(-1, 10)
     names = [*CAT, BACKGROUND]
     preds = [
-        task.check_prediction({"segments": [names[k] for k in row]}, s, tmp_path)
+        task.check_prediction({"segments": [names[k] for k in row]}, s, samples, tmp_path)
         for s, row in zip(samples, pred_labels, strict=True)
     ]
     # compute_acc: argmax of a (N, 10, 29) score array per segment, accuracy_score over N*10
@@ -343,7 +350,8 @@ def test_bad_prediction_lines_name_the_line(small, tmp_path):
 
 
 def test_cli_score(small, tmp_path):
-    cli = pytest.importorskip("crab_eval.cli")
+    from crab_eval import cli
+
     data_dir, _ = small
     samples = get_task("ave").load(data_dir, "test")
     preds = _write_preds(
@@ -398,5 +406,5 @@ def test_layout_writer_annotations_order(task, tmp_path):
     # header, then official categories in official order (Male speech = 1 before Female speech = 5), others last
     assert lines == [HEADER, f"{CAT[1]}&b&good&2&4", f"{CAT[5]}&a&good&0&10", "Zebra&z&good&0&10"]
     samples = task.load(tmp_path, "test")
-    assert task.categories == (CAT[1], CAT[5], "Zebra")
+    assert samples.context.categories == (CAT[1], CAT[5], "Zebra")
     assert samples[0].target == (3, 3, 0, 0, 3, 3, 3, 3, 3, 3)

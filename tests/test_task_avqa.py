@@ -176,14 +176,15 @@ def test_answer_text_matching(tmp_path, task):
         make_entry(2, "v", "Q?", ["dog", "dog", "cat", "cow"], 2, "Which"),
         make_entry(3, "v", "Q?", ["ice-cream", "b", "c", "d"], 0, "Which"),
     ])  # fmt: skip
-    s1, s2, s3 = task.load(tmp_path, "val")
-    assert task.check_prediction({"answer": "DOG"}, s1, tmp_path) == 1  # the same text as the truth: right
-    assert task.check_prediction({"answer": "dog"}, s2, tmp_path) == 0  # first of the matches: wrong
-    assert task.check_prediction({"answer": "Ice Cream!"}, s3, tmp_path) == 0  # hyphen/space, edge punctuation
-    assert task.check_prediction({"answer": "A"}, s3, tmp_path) == -1  # a letter is not a candidate's text
-    assert task.parse("<answer>x</answer> then <answer> cat </answer>") == {"answer": "cat"}
-    assert task.parse("<answer>   </answer>") is None
-    assert task.parse("cat") is None
+    split = task.load(tmp_path, "val")
+    s1, s2, s3 = split
+    assert task.check_prediction({"answer": "DOG"}, s1, split, tmp_path) == 1  # the same text as the truth: right
+    assert task.check_prediction({"answer": "dog"}, s2, split, tmp_path) == 0  # first of the matches: wrong
+    assert task.check_prediction({"answer": "Ice Cream!"}, s3, split, tmp_path) == 0  # hyphen/space, punctuation
+    assert task.check_prediction({"answer": "A"}, s3, split, tmp_path) == -1  # a letter is not a candidate's text
+    assert task.parse("<answer>x</answer> then <answer> cat </answer>", split) == {"answer": "cat"}
+    assert task.parse("<answer>   </answer>", split) is None
+    assert task.parse("cat", split) is None
 
 
 def test_answer_field_as_digit_string_and_ids(tmp_path, task):
@@ -218,9 +219,9 @@ def test_answer_field_as_digit_string_and_ids(tmp_path, task):
 )
 def test_bad_structured_predictions(tmp_path, task, obj, message):
     write_split(tmp_path, "val", [make_entry(1, "v", "Q?", ANIMALS, 0, "Which")])
-    sample = task.load(tmp_path, "val")[0]
+    split = task.load(tmp_path, "val")
     with pytest.raises(PredictionError, match=message):
-        task.check_prediction(obj, sample, tmp_path)
+        task.check_prediction(obj, split[0], split, tmp_path)
 
 
 def test_bad_prediction_line_names_file_and_line(tmp_path):

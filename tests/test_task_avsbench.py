@@ -25,9 +25,10 @@ from crab_eval.layouts.avsbench import (
     write_ms3,
     write_s4,
 )
+from crab_eval.metrics import masks as mm
 from crab_eval.scoring import score
-from crab_eval.tasks import mask_metrics as mm
 from crab_eval.tasks.avsbench import MS3Task, S4Task, aggregate_batches
+from crab_eval.tasks.base import Split
 
 
 # ---- plain-loop reference of the official code (independent of the vectorised kernels) ----------------------
@@ -243,8 +244,10 @@ def test_task_scoring_matches_plain_loop_reference(batch):
     gts, preds = _random_videos(rng, 11)  # 11 videos: the last batch is partial
     task = MS3Task()
     samples = [_sample_from_masks(task, f"v{i}", g) for i, g in enumerate(gts)]
+    split = Split(task.id, "test", Path("."), samples)
     internal = [
-        task.check_prediction({"masks": [rle(m) for m in p]}, s, Path(".")) for s, p in zip(samples, preds, strict=True)
+        task.check_prediction({"masks": [rle(m) for m in p]}, s, split, Path("."))
+        for s, p in zip(samples, preds, strict=True)
     ]
     stats = task.score_samples(samples, internal)
     json.dumps(stats)  # per-sample stats are JSON
@@ -311,7 +314,7 @@ def test_s4_load_layout_and_frames(tmp_path):
         "The object making the sound in the video is dog barking. The mask of the object that makes the sound "
         "at the first second is <mask_start><mask_0><mask_1><mask_2><mask_3><mask_4><mask_5><mask_end>"
     )
-    assert task.parse(task.target_text(test[0])) is None and not task.text_predictions
+    assert task.parse(task.target_text(test[0]), test) is None and not task.text_predictions
 
 
 def test_csv_read_by_position_and_split_column(tmp_path):
@@ -429,7 +432,7 @@ def test_bad_predictions(prediction, message):
     task = MS3Task()
     sample = _sample_from_masks(task, "v", np.zeros((5, 10, 10), bool))
     with pytest.raises(PredictionError, match=message):
-        task.check_prediction(prediction, sample, Path("."))
+        task.check_prediction(prediction, sample, Split(task.id, "test", Path("."), [sample]), Path("."))
 
 
 # ---- end to end ------------------------------------------------------------------------------------------------
@@ -494,7 +497,8 @@ def test_end_to_end_errors(tmp_path):
 
 
 def test_cli_score(tmp_path):
-    cli = pytest.importorskip("crab_eval.cli")
+    from crab_eval import cli
+
     rng = np.random.default_rng(13)
     write_s4(tmp_path / "d", _s4_videos(rng, "test", 2))
     task = S4Task()

@@ -24,9 +24,10 @@ from crab_eval.layouts.avss import (
     write_color_png,
     write_label2idx,
 )
+from crab_eval.metrics.masks import encode_mask
 from crab_eval.scoring import score
 from crab_eval.tasks.avss import AVSSTask, aggregate_classes, colour_to_class, read_label_png
-from crab_eval.tasks.mask_metrics import encode_mask
+from crab_eval.tasks.base import Split
 
 F32 = np.float32
 N = 224 * 224
@@ -35,7 +36,8 @@ N = 224 * 224
 # ---- plain-loop reference of the official code ------------------------------------------------------------------
 def official_reference(label_maps: list[list[np.ndarray]], truths: list[list[np.ndarray]], batch: int = 4):
     """test.py over videos (each a list of predicted / GT class maps), padded to 10 background frames."""
-    torch = pytest.importorskip("torch")
+    import torch
+
     nclass = 71
     miou_pc = torch.zeros(nclass)
     fs_pc = torch.zeros(nclass)
@@ -136,8 +138,10 @@ def test_hand_worked_frame_and_padding(tmp_path):
     pred[:, 56:112] = 7
     write_avss(tmp_path, [Video("v_1", "test", "v1m", [gt] * 5)])
     task = AVSSTask()
-    (sample,) = task.load(tmp_path, "test")
-    stats = task.score_samples([sample], [task.check_prediction(frames_prediction([pred] * 5), sample, tmp_path)])
+    split = task.load(tmp_path, "test")
+    (sample,) = split
+    checked = task.check_prediction(frames_prediction([pred] * 5), sample, split, tmp_path)
+    stats = task.score_samples([sample], [checked])
     # Per annotated frame: class 3 inter 12544 / union 25088 = 0.5, precision 1, recall 0.5, F = 1.3*0.5/0.8 =
     # 0.8125; class 7 union 12544, IoU 0, F 0; background 25088 / 25088 = 1, F 1.3/1.3. Five padded frames add
     # background IoU 1 and F 1 each (count 10 in all).
@@ -180,7 +184,7 @@ def test_matches_official_reference(tmp_path):
     ]
     preds = [[_perturb(rng, t) for t in video] for video in truths]
     checked = [
-        task.check_prediction(frames_prediction(p, with_background=i % 2 == 0), s, tmp_path)
+        task.check_prediction(frames_prediction(p, with_background=i % 2 == 0), s, samples, tmp_path)
         for i, (p, s) in enumerate(zip(preds, samples, strict=True))
     ]
     got = task.aggregate(task.score_samples(samples, checked))
@@ -208,6 +212,10 @@ def v1_sample(tmp_path):
     return AVSSTask().load(tmp_path, "test")[0]
 
 
+def v1_split(sample):
+    return Split("avss", "test", Path("."), [sample])
+
+
 def _rle(mask=None, size=(224, 224)):
     return encode_mask(np.zeros(size, bool) if mask is None else mask)
 
@@ -228,7 +236,7 @@ def _rle(mask=None, size=(224, 224)):
 )
 def test_bad_predictions(v1_sample, prediction, message):
     with pytest.raises(PredictionError, match=message):
-        AVSSTask().check_prediction(prediction, v1_sample, Path("."))
+        AVSSTask().check_prediction(prediction, v1_sample, v1_split(v1_sample), Path("."))
 
 
 def test_overlapping_class_masks_are_an_error(v1_sample):
@@ -237,12 +245,16 @@ def test_overlapping_class_masks_are_an_error(v1_sample):
     b = np.zeros((224, 224), bool)
     b[19:30, 19:30] = True  # shares pixel (19, 19)
     with pytest.raises(PredictionError, match="frame 2: the masks of classes 4 and 9 claim the same pixel"):
-        AVSSTask().check_prediction({"frames": [{}, {}, {"4": _rle(a), "9": _rle(b)}, {}, {}]}, v1_sample, Path("."))
+        frames = [{}, {}, {"4": _rle(a), "9": _rle(b)}, {}, {}]
+        AVSSTask().check_prediction({"frames": frames}, v1_sample, v1_split(v1_sample), Path("."))
     b[19, 19] = False
     b[19:20, :20] = False
     b[:20, 19:20] = False
     ok = AVSSTask().check_prediction(
-        {"frames": [{}, {}, {"4": _rle(a), "9": _rle(b), "0": _rle(~(a | b))}, {}, {}]}, v1_sample, Path(".")
+        {"frames": [{}, {}, {"4": _rle(a), "9": _rle(b), "0": _rle(~(a | b))}, {}, {}]},
+        v1_sample,
+        v1_split(v1_sample),
+        Path("."),
     )
     assert sorted(ok[2]) == [4, 9]  # the explicit background mask is redundant and dropped
 
@@ -262,7 +274,8 @@ def test_loader_frames_ids_and_media(tmp_path):
     (a,) = task.load(tmp_path, "test")
     assert a.id == "a_1" and len(a.target) == 10 and a.media["audio"] == "v2/a_1/audio.wav"
     assert task.prompt(a).startswith("This is an image:\n<image_start>") and "<mask_5><mask_end>" in task.target_text(a)
-    assert task.parse(task.target_text(a)) is None and AVSSTask.text_predictions is False
+    assert task.parse(task.target_text(a), Split("avss", "test", Path("."), [a])) is None
+    assert AVSSTask.text_predictions is False
     (c,) = task.load(tmp_path, "train")
     assert len(c.target) == 1  # train v1s: one annotated frame, 9 padded
     assert len(task.annotation_files(tmp_path, "test")) == 2 + 10
@@ -335,7 +348,8 @@ def test_end_to_end_oracle_missing_and_cli(tmp_path):
     miou, fscore, _ = official_reference(preds, truths)
     assert partial.metrics["mIoU"] == pytest.approx(miou, abs=2e-5)
     assert partial.metrics["F"] == pytest.approx(fscore, abs=2e-5)
-    cli = pytest.importorskip("crab_eval.cli")
+    from crab_eval import cli
+
     out = tmp_path / "r.json"
     assert (
         cli.main(

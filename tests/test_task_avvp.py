@@ -21,12 +21,14 @@ import pytest
 from crab_eval.cli import main as cli_main
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts import avvp as layout
+from crab_eval.metrics import temporal as tm
 from crab_eval.registry import get_task
 from crab_eval.scoring import score
-from crab_eval.tasks import temporal_metrics as tm
+from crab_eval.tasks.base import Split
 
 CATS = layout.CATEGORIES
 TASK = get_task("avvp")
+NO_DATA = Split("avvp", "test", Path("."), ())  # AVVP's parser and checker read no annotation file
 
 
 # ---- plain loop reference ------------------------------------------------------------------------------------
@@ -289,7 +291,7 @@ def test_missing_file(tmp_path):
 )
 def test_bad_predictions(obj):
     with pytest.raises(PredictionError):
-        TASK.check_prediction(obj, None, Path("."))
+        TASK.check_prediction(obj, None, NO_DATA, Path("."))
 
 
 def test_bad_prediction_line_names_file_and_line(tmp_path):
@@ -317,9 +319,10 @@ def test_bad_prediction_line_names_file_and_line(tmp_path):
 
 
 def test_empty_events_is_valid_and_overlaps_union():
-    codes = TASK.check_prediction({"events": []}, None, Path("."))
+    codes = TASK.check_prediction({"events": []}, None, NO_DATA, Path("."))
     assert not codes.any()
-    codes = TASK.check_prediction({"events": [ev("visual", "Car", 0, 3), ev("visual", "Car", 2, 5)]}, None, Path("."))
+    events = {"events": [ev("visual", "Car", 0, 3), ev("visual", "Car", 2, 5)]}
+    codes = TASK.check_prediction(events, None, NO_DATA, Path("."))
     assert codes[1, CATS.index("Car")] == tm.interval_code(0, 5)
 
 
@@ -349,7 +352,8 @@ def test_target_text_and_round_trip(tmp_path):
 def test_parse_tolerance():
     parsed = TASK.parse(
         "The chainsaw runs. <Visual> chainsaw , ( 0 , 1 ) [3,6] </Visual> and <AUDIO_EVENT>frying (food),(2 4); "
-        "Baby cry, infant cry,(5 7)</audio_event>"
+        "Baby cry, infant cry,(5 7)</audio_event>",
+        NO_DATA,
     )
     assert parsed == {
         "events": [
@@ -359,7 +363,7 @@ def test_parse_tolerance():
             ev("audio", "Baby_cry_infant_cry", 5, 7),
         ]
     }
-    assert TASK.parse("<audio_event></audio_event>") == {"events": []}
+    assert TASK.parse("<audio_event></audio_event>", NO_DATA) == {"events": []}
 
 
 @pytest.mark.parametrize(
@@ -377,7 +381,7 @@ def test_parse_tolerance():
     ],
 )
 def test_parse_rejects(text):
-    assert TASK.parse(text) is None
+    assert TASK.parse(text, NO_DATA) is None
 
 
 # ---- kernels and the loop reference on random data -----------------------------------------------------------------

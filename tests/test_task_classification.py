@@ -197,33 +197,36 @@ def test_exact_crab_plus_texts(tmp_path):
 def test_ucf_label_is_lower_cased_and_spaces_do_not_matter(tmp_path):
     single_split(tmp_path, "ucf", ["ApplyEyeMakeup", "PlayingDaf"])
     ucf = get_task("ucf")
-    s0, s1 = ucf.load(tmp_path, "test")
+    split = ucf.load(tmp_path, "test")
+    s0, s1 = split
     assert ucf.target_text(s0) == "<answer>applyeyemakeup</answer>"  # Crab+ lower-cases the UCF class name
-    assert ucf.check_prediction({"answer": "Apply Eye Makeup"}, s0, tmp_path) == "applyeyemakeup"
-    assert ucf.check_prediction({"answer": "apply_eye-makeup."}, s0, tmp_path) == "applyeyemakeup"
-    assert ucf.check_prediction({"answer": "Playing Tabla"}, s1, tmp_path) == "playing tabla"  # kept, wrong
+    assert ucf.check_prediction({"answer": "Apply Eye Makeup"}, s0, split, tmp_path) == "applyeyemakeup"
+    assert ucf.check_prediction({"answer": "apply_eye-makeup."}, s0, split, tmp_path) == "applyeyemakeup"
+    assert ucf.check_prediction({"answer": "Playing Tabla"}, s1, split, tmp_path) == "playing tabla"  # kept, wrong
 
 
 def test_matching_answers(tmp_path):
     write_split(tmp_path, "test", [make_entry("a2v", 1, ["a", "v1", "v2"]), make_entry("a2v", "2", ["b", "v1", "v2"])])
     a2v = get_task("a2v")
-    s1, s2 = a2v.load(tmp_path, "test")
+    split = a2v.load(tmp_path, "test")
+    s1, s2 = split
     assert (s1.target, s2.target) == ("1", "2")
     for text, label in [("1", "1"), ("One", "1"), ("the first video", "1"), ("Video 1.", "1"), ("first clip", "1"),
                         ("2", "2"), ("second", "2"), ("Video two", "2"), ("the 2nd video", "2")]:  # fmt: skip
-        assert a2v.check_prediction({"answer": text}, s1, tmp_path) == label, text
-    assert a2v.check_prediction({"answer": "both"}, s1, tmp_path) == "both"  # wrong
-    assert a2v.check_prediction({"answer": "video 3"}, s1, tmp_path) == "video 3"  # wrong
+        assert a2v.check_prediction({"answer": text}, s1, split, tmp_path) == label, text
+    assert a2v.check_prediction({"answer": "both"}, s1, split, tmp_path) == "both"  # wrong
+    assert a2v.check_prediction({"answer": "video 3"}, s1, split, tmp_path) == "video 3"  # wrong
 
 
 def test_parse(tmp_path):
     task = get_task("cremad")
-    assert task.parse("maybe <answer>sad</answer> no: <answer> Anger </answer>.") == {"answer": "Anger"}
-    assert task.parse("<answer></answer>") is None
-    assert task.parse("anger") is None
     single_split(tmp_path, "cremad", ["anger"])
-    (s,) = task.load(tmp_path, "test")
-    assert task.check_prediction({"answer": " ANGER! "}, s, tmp_path) == "anger"
+    split = task.load(tmp_path, "test")
+    assert task.parse("maybe <answer>sad</answer> no: <answer> Anger </answer>.", split) == {"answer": "Anger"}
+    assert task.parse("<answer></answer>", split) is None
+    assert task.parse("anger", split) is None
+    (s,) = split
+    assert task.check_prediction({"answer": " ANGER! "}, s, split, tmp_path) == "anger"
 
 
 @pytest.mark.parametrize(
@@ -240,9 +243,9 @@ def test_parse(tmp_path):
 def test_bad_structured_predictions(tmp_path, obj, message):
     task = get_task("cremad")
     single_split(tmp_path, "cremad", ["anger"])
-    (s,) = task.load(tmp_path, "test")
+    split = task.load(tmp_path, "test")
     with pytest.raises(PredictionError, match=message):
-        task.check_prediction(obj, s, tmp_path)
+        task.check_prediction(obj, split[0], split, tmp_path)
 
 
 def test_bad_prediction_line_names_file_and_line(tmp_path):

@@ -17,10 +17,10 @@ from sklearn.metrics import accuracy_score
 from crab_eval.cli import main as cli_main
 from crab_eval.errors import AnnotationError, CrabEvalError, PredictionError, PredictionFileError
 from crab_eval.layouts.music_avqa import ANSWER_VOCABULARY, QUESTION_TYPES, make_entry, write_split
+from crab_eval.readers import answer_tags
 from crab_eval.registry import get_task
 from crab_eval.scoring import score
-from crab_eval.tasks import answer_tags
-from crab_eval.tasks.base import CRAB_PREFIX
+from crab_eval.tasks.base import CRAB_PREFIX, Split
 
 CONTRACT_METRICS = [
     "audio_counting", "audio_comparative", "audio_avg",
@@ -226,8 +226,8 @@ def test_instruction_and_question_filling(tmp_path, task):
     assert samples[1].meta["type"] == ["Audio-Visual", "Counting"]
     for s in samples:
         assert task.target_text(s) == f"So the answer is <answer> {s.target} </answer>."
-        assert task.parse(task.target_text(s)) == task.oracle_prediction(s)
-        pred = task.check_prediction(task.parse(task.target_text(s)), s, tmp_path)
+        assert task.parse(task.target_text(s), samples) == task.oracle_prediction(s)
+        pred = task.check_prediction(task.parse(task.target_text(s), samples), s, samples, tmp_path)
         assert task.score_sample(s, pred)["correct"] == 1
         assert task.score_sample(s, task.empty_prediction(s))["correct"] == 0
 
@@ -259,7 +259,9 @@ def test_duplicate_suffix_collision_is_an_error(tmp_path, task):
 
 
 def test_parse(task):
-    parse = task.parse
+    def parse(text):
+        return task.parse(text, Split("music_avqa", "test", Path("."), ()))  # the parser reads no annotation file
+
     assert parse("We hear a piano. So the answer is <answer> piano </answer>.") == {"answer": "piano"}
     assert parse("<answer>left</answer> ... wait, <ANSWER>  Right </Answer>") == {"answer": "right"}
     assert parse("<answer> more_than_ten </answer>") == {"answer": "more than ten"}
@@ -298,9 +300,9 @@ def test_answer_tags_helpers():
 )
 def test_bad_structured_predictions(tmp_path, task, obj, message):
     write_split(tmp_path, "test", [make_entry("v", 1, (A, "Counting"), "How many?", "one")])
-    sample = task.load(tmp_path, "test")[0]
+    split = task.load(tmp_path, "test")
     with pytest.raises(PredictionError, match=message):
-        task.check_prediction(obj, sample, tmp_path)
+        task.check_prediction(obj, split[0], split, tmp_path)
 
 
 def test_bad_prediction_line_names_file_and_line(tmp_path):

@@ -17,9 +17,9 @@ import pytest
 from crab_eval.cli import main as cli_main
 from crab_eval.errors import AnnotationError, CrabEvalError, PredictionError
 from crab_eval.layouts.ref_avs import Expression, gt_path, random_masks, write_mask, write_ref_avs
+from crab_eval.metrics.masks import cuda_scalar_div, encode_mask
 from crab_eval.pairing import main_metric_of
 from crab_eval.scoring import score
-from crab_eval.tasks.mask_metrics import cuda_scalar_div, encode_mask
 from crab_eval.tasks.ref_avs import RefAVSTask, j_and_f, null_s, read_gt_mask
 
 F32 = np.float32
@@ -84,7 +84,8 @@ def _shift(rng, masks):
 
 # ---- ground truth ----------------------------------------------------------------------------------------------
 def test_gt_read_as_official_cv2_pipeline(tmp_path):
-    cv2 = pytest.importorskip("cv2")
+    import cv2
+
     mask = np.zeros((720, 1280), bool)
     mask[100:400, 200:700] = True
     mask[600, :] = True  # a 1-pixel line: bilinear downsampling keeps a trace of it, then > 0 keeps that trace
@@ -135,7 +136,7 @@ def test_matches_official_test_loop(tmp_path):
     gts = [[read_gt_mask(str(gt_path(tmp_path, r.uid, r.fid, i))) for i in range(10)] for r in rows]
     preds = [_shift(rng, g) for g in gts]
     checked = [
-        task.check_prediction({"masks": [encode_mask(m) for m in p]}, s, tmp_path)
+        task.check_prediction({"masks": [encode_mask(m) for m in p]}, s, samples, tmp_path)
         for p, s in zip(preds, samples, strict=True)
     ]
     got = task.aggregate(task.score_samples(samples, checked))
@@ -163,7 +164,7 @@ def test_ids_folders_and_null_split(tmp_path):
         task.target_text(s[0])
         == "The muted saw. is <mask_start>" + "".join(f"<mask_{i}>" for i in range(6)) + "<mask_end>"
     )
-    assert task.parse(task.target_text(s[0])) is None
+    assert task.parse(task.target_text(s[0]), s) is None
     (n,) = task.load(tmp_path, "test_n")  # no GT under gt_mask/null_c-abc_0_1/: S reads none
     assert n.media["audio"] == "media/null_c-abc_0_1/audio.wav"
     assert task.annotation_files(tmp_path, "test_n") == [tmp_path / "metadata.csv"]
@@ -191,7 +192,8 @@ def test_bad_predictions(tmp_path):
         tmp_path, [Expression("v_0_1_a_1", "test_s", masks=random_masks(np.random.default_rng(0), (SIDE, SIDE)))]
     )
     task = RefAVSTask()
-    (s,) = task.load(tmp_path, "test_s")
+    split = task.load(tmp_path, "test_s")
+    (s,) = split
     ok = encode_mask(np.zeros((SIDE, SIDE), bool))
     for obj, message in [
         ({"frames": []}, "exactly one key, 'masks'"),
@@ -201,7 +203,7 @@ def test_bad_predictions(tmp_path):
         ({"masks": [ok] * 9 + [{"size": [SIDE, SIDE], "counts": 5}]}, "mask 9 .*counts"),
     ]:
         with pytest.raises(PredictionError, match=message):
-            task.check_prediction(obj, s, tmp_path)
+            task.check_prediction(obj, s, split, tmp_path)
 
 
 # ---- end to end ------------------------------------------------------------------------------------------------

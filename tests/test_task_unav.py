@@ -25,9 +25,9 @@ import pytest
 from crab_eval.cli import main as cli_main
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.unav import ANNOTATION_DIR, ANNOTATION_FILE, Video, write_annotations
+from crab_eval.metrics.detection import detection_ap
 from crab_eval.registry import get_task
 from crab_eval.scoring import score
-from crab_eval.tasks.detection_metrics import detection_ap
 
 THRESHOLDS = [float(t) for t in np.linspace(0.1, 0.9, 9)]
 NAMES = ["map_10", "map_20", "map_30", "map_40", "map_50", "map_60", "map_70", "map_80", "map_90"]
@@ -355,8 +355,9 @@ def test_splits_order_and_layouts(tmp_path):
     t = task()
     assert [s.id for s in t.load(tmp_path / "d", "test")] == ["z", "m"]  # file order; subset compared lower-cased
     assert [s.id for s in t.load(tmp_path / "d", "val")] == ["a"]
-    assert [s.id for s in t.load(tmp_path / "d", "train")] == ["b"]
-    assert t.label_ids == {"x": 0, "y": 1}  # no label_id in the file: ids by sorted name
+    train = t.load(tmp_path / "d", "train")
+    assert [s.id for s in train] == ["b"]
+    assert train.context.label_ids == {"x": 0, "y": 1}  # no label_id in the file: ids by sorted name
     write_annotations(tmp_path / "flat", videos, flat=True)
     assert [s.id for s in t.load(tmp_path / "flat", "test")] == ["z", "m"]
     assert t.annotation_files(tmp_path / "flat", "test") == [tmp_path / "flat" / ANNOTATION_FILE]
@@ -434,8 +435,8 @@ def loaded(tmp_path):
     videos = {"a": Video("test", 30, [("people eating", 0, 3), ("dog barking", 1.5, 4)])}
     write_annotations(tmp_path / "d", videos)
     t = task()
-    samples = t.load(tmp_path / "d", "test")
-    return t, samples[0]
+    split = t.load(tmp_path / "d", "test")
+    return t, split
 
 
 @pytest.mark.parametrize(
@@ -464,18 +465,20 @@ def loaded(tmp_path):
     ],
 )
 def test_bad_predictions(loaded, obj):
-    t, sample = loaded
+    t, split = loaded
     with pytest.raises(PredictionError):
-        t.check_prediction(obj, sample, Path("."))
+        t.check_prediction(obj, split[0], split, Path("."))
 
 
 def test_good_predictions(loaded):
-    t, sample = loaded
-    ids = t.label_ids
-    assert t.check_prediction({"segments": []}, sample, Path(".")) == ()
+    t, split = loaded
+    sample = split[0]
+    ids = split.context.label_ids
+    assert t.check_prediction({"segments": []}, sample, split, Path(".")) == ()
     got = t.check_prediction(
         {"segments": [seg("dog barking", 0, 1), seg("people eating", 2, 2, -3), seg("dog barking", 1, 99.5, 0)]},
         sample,
+        split,
         Path("."),
     )
     assert got == (
@@ -483,7 +486,7 @@ def test_good_predictions(loaded):
         (ids["people eating"], 2.0, 2.0, -3.0),
         (ids["dog barking"], 1.0, 99.5, 0.0),
     )
-    assert len(t.check_prediction({"segments": [seg("dog barking", 0, 1)] * 100}, sample, Path("."))) == 100
+    assert len(t.check_prediction({"segments": [seg("dog barking", 0, 1)] * 100}, sample, split, Path("."))) == 100
 
 
 def test_bad_prediction_line_names_file_and_line(tmp_path):
@@ -495,10 +498,10 @@ def test_bad_prediction_line_names_file_and_line(tmp_path):
 
 
 def test_parse_template_and_tolerance(loaded):
-    t, _ = loaded
+    t, split = loaded
 
     def parsed(text):
-        out = t.parse(text)
+        out = t.parse(text, split)
         return None if out is None else [(s["label"], s["start"], s["end"], s["score"]) for s in out["segments"]]
 
     assert parsed("<event>people eating, (0 3)(7 10)</event>") == [
@@ -515,7 +518,7 @@ def test_parse_template_and_tolerance(loaded):
         assert parsed(text) == both, text
     assert parsed("<event>dog barking, (2 2)</event>") == [("dog barking", 2, 2, 1.0)]
     assert parsed("<event></event>") == []
-    assert len(t.parse("<event>dog barking, " + "(0 1)" * 100 + "</event>")["segments"]) == 100
+    assert len(t.parse("<event>dog barking, " + "(0 1)" * 100 + "</event>", split)["segments"]) == 100
 
 
 @pytest.mark.parametrize(
@@ -533,8 +536,8 @@ def test_parse_template_and_tolerance(loaded):
     ],
 )
 def test_parse_rejects(loaded, text):
-    t, _ = loaded
-    assert t.parse(text) is None
+    t, split = loaded
+    assert t.parse(text, split) is None
 
 
 def test_metric_names_and_registry():

@@ -12,19 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import toy_task  # registers "toy"
+import toy_task
 from scipy import stats
 
 from crab_eval.cli import main
 from crab_eval.errors import CrabEvalError
-from crab_eval.registry import register_task
 from crab_eval.results import RunResult
 from crab_eval.transfer import ArmSummary, TaskTransfer, compute_transfer, summarise
 from crab_eval.transfer_report import to_csv, to_markdown, to_text, write_outputs
 from crab_eval.variance_components import ArmNoise, Change, estimate_change
 
 
-@register_task
 class ToyErrorMain(toy_task.ToyTask):
     """The toy task with its lower-is-better metric as the main one."""
 
@@ -32,12 +30,11 @@ class ToyErrorMain(toy_task.ToyTask):
     main_metric = "error"
 
 
-def _calibration_task(name: str) -> None:
-    register_task(type(f"Toy_{name}", (toy_task.ToyTask,), {"id": name}))
-
-
-for _name in ("toy_a", "toy_b", "toy_c"):
-    _calibration_task(_name)
+@pytest.fixture(autouse=True)
+def _toy_tasks(register_tasks) -> None:
+    """ "toy", "toy_err" and the calibration tasks "toy_a", "toy_b", "toy_c" (the toy task under other ids)."""
+    calibration = [type(f"Toy_{name}", (toy_task.ToyTask,), {"id": name}) for name in ("toy_a", "toy_b", "toy_c")]
+    register_tasks(toy_task.ToyTask, ToyErrorMain, *calibration)
 
 
 def make_run(

@@ -14,14 +14,18 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from crab_eval.registry import register_task
 from crab_eval.simulation import StudyDesign, simulate_study
 from crab_eval.tasks.ave import AveTask
 from crab_eval.transfer import compute_transfer
 
 TASKS = [f"calib_{i}" for i in range(4)]
-for _task in TASKS:
-    register_task(type(f"Calib{_task}", (AveTask,), {"id": _task}))
+
+
+@pytest.fixture(autouse=True)
+def _calibration_tasks(register_tasks) -> None:
+    """AVE's adapter under four other ids: the simulated studies' tasks."""
+    register_tasks(*(type(f"Calib{task}", (AveTask,), {"id": task}) for task in TASKS))
+
 
 N_EXP = 60  # studies per cell: 240 task verdicts
 SEED_SD = 3.7  # the design's seed-to-seed sd of accuracy (points), measured by benchmarks/calibrate_transfer.py

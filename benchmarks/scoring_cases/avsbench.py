@@ -9,7 +9,7 @@ import pathlib
 import numpy as np
 
 from crab_eval.layouts.avsbench import FRAME_SIZE, Video, random_blob_masks, write_ms3, write_s4
-from crab_eval.tasks.mask_metrics import encode_mask
+from crab_eval.metrics.masks import encode_mask
 
 N_S4_TEST = 740  # s4_meta_data.csv test rows (3,452 / 740 / 740)
 N_MS3_TEST = 64  # ms3_meta_data.csv test rows (296 / 64 / 64)

@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 
 from crab_eval.layouts.avss import FRAMES, Video, random_label_maps, write_avss
-from crab_eval.tasks.mask_metrics import encode_mask
+from crab_eval.metrics.masks import encode_mask
 
 COMPOSITION = (("v1s", 740), ("v1m", 64), ("v2", 750))
 

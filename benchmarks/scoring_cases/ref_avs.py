@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 
 from crab_eval.layouts.ref_avs import SIDE, Expression, random_masks, write_ref_avs
-from crab_eval.tasks.mask_metrics import encode_mask
+from crab_eval.metrics.masks import encode_mask
 
 SIZES = {"test_s": 2288, "test_u": 1656, "test_n": 1028}
 

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.affinity import affinity_transfer_correlation, common_tasks, read_affinity, write_outputs
-from crab_eval.commands.common import format_table, subparser
+from crab_eval.commands.common import subparser
 from crab_eval.errors import CrabEvalError
+from crab_eval.extras import require_extras
+from crab_eval.reports.table import format_table
 
 
 def add_parser(sub: Any) -> None:
@@ -41,6 +43,7 @@ def read_transfer_changes(path: str) -> dict[str, float | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extras("reports")
     summaries = read_affinity(args.run_dir)
     changes = read_transfer_changes(args.transfer) if args.transfer else None
     for kind, summary in summaries.items():

@@ -24,12 +24,3 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-extra", action="store_true", help="ignore (and count) predictions for ids not in the split"
     )
-
-
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A plain aligned text table."""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
-    return "\n".join(line.rstrip() for line in lines)

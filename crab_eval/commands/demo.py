@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from crab_eval.commands.common import subparser
+from crab_eval.extras import require_extras
 
 
 def add_parser(sub: Any) -> None:
@@ -42,6 +43,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extras("model", "media", "reports")
     from crab_eval.demo import DemoPlan, run_demo
 
     plan = DemoPlan(out=args.out, size=args.size, seed=args.seed, steps=args.steps, jobs=args.jobs,

@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from crab_eval.commands.common import subparser
+from crab_eval.extras import require_extras
+from crab_eval.registry import get_task
 
 
 def add_parser(sub: Any) -> None:
@@ -30,10 +32,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extras("model")
     from crab_eval.model.predict import predict
-    from crab_eval.model.train import resolve_task
 
-    split = args.split or resolve_task(args.task).default_split
+    split = args.split or get_task(args.task).default_split
     n = predict(
         args.checkpoint,
         args.task,

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crab_eval.commands.common import add_split_arguments, format_table, subparser
+from crab_eval.commands.common import add_split_arguments, subparser
 from crab_eval.errors import CrabEvalError
 from crab_eval.registry import get_task
+from crab_eval.reports.table import format_table
 from crab_eval.results import samples_path_for, write_result
 from crab_eval.scoring import score
 

@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crab_eval.commands.common import format_table, subparser
+from crab_eval.commands.common import subparser
+from crab_eval.extras import require_extras
 from crab_eval.leaderboard.submission import entry_results_dir, score_submission, validate
+from crab_eval.reports.table import format_table
 
 MAX_LISTED = 10
 
@@ -50,6 +52,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    require_extras("leaderboard")
     metadata, reports = validate(args.submission, args.data_root)
     print(
         f"{args.submission}: {metadata['model']} by {metadata['team']} ({metadata['variant']}), "
@@ -89,6 +92,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_score(args: argparse.Namespace) -> int:
+    require_extras("leaderboard")
     entry = score_submission(args.submission, args.data_root, args.out)
     rows = [
         [

@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crab_eval.commands.common import format_table, subparser
+from crab_eval.commands.common import subparser
 from crab_eval.errors import CrabEvalError
+from crab_eval.extras import require_extras
+from crab_eval.reports.table import format_table
 
 
 def add_parser(sub: Any) -> None:
@@ -32,6 +34,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extras("media")
     from crab_eval.synth.config import TASKS
     from crab_eval.synth.suite import build, tree_size
 

@@ -6,8 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from crab_eval.commands.common import format_table, subparser
+from crab_eval.commands.common import subparser
 from crab_eval.registry import get_task, task_ids
+from crab_eval.reports.table import format_table
 
 
 def add_parser(sub: Any) -> None:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from crab_eval.commands.common import subparser
+from crab_eval.extras import require_extras
 
 
 def add_parser(sub: Any) -> None:
@@ -23,6 +24,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extras("model")
     from crab_eval.model.config import load_config
     from crab_eval.model.train import train
 

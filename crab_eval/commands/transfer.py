@@ -10,6 +10,7 @@ from typing import Any
 from crab_eval.bootstrap import DEFAULT_BOOTSTRAP
 from crab_eval.commands.common import subparser
 from crab_eval.errors import CrabEvalError
+from crab_eval.extras import require_extras
 from crab_eval.results import RunResult, read_result
 from crab_eval.transfer import DEFAULT_MARGIN, compute_transfer
 from crab_eval.transfer_report import to_text, write_outputs
@@ -79,6 +80,8 @@ def read_labelled(paths: list[str]) -> list[RunResult]:
 def run(args: argparse.Namespace) -> int:
     if args.bootstrap < 2:
         raise CrabEvalError(f"--bootstrap must be at least 2, got {args.bootstrap}")
+    if args.out:
+        require_extras("reports")  # the chart (matplotlib) is written with the tables
     report = compute_transfer(
         read_labelled(args.single),
         read_labelled(args.unified),

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 S4_META = "s4_meta_data.csv"
 MS3_META = "ms3_meta_data.csv"
@@ -55,6 +54,8 @@ def frames_annotated(task: str, split: str) -> tuple[int, ...]:
 
 def write_mask_png(path: Path, mask: np.ndarray, mode: str = "L", fg_value: int = 255) -> Path:
     """A 0/``fg_value`` mask PNG in PIL ``mode`` ("L", "1", "P" with a grey palette, or "RGB")."""
+    from PIL import Image  # here: the tasks import this module's constants without Pillow
+
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.where(np.asarray(mask) != 0, fg_value, 0).astype(np.uint8)
     image = Image.fromarray(arr, mode="L")

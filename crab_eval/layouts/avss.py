@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 META = "metadata.csv"
 LABEL2IDX = "label2idx.json"
@@ -71,6 +70,8 @@ def write_label2idx(data_dir: Path, names: Sequence[str] | None = None) -> Path:
 def write_color_png(path: Path, label_map: np.ndarray, size: tuple[int, int] | None = None, mode: str = "RGB") -> Path:
     """A class-index map as a palette-coloured PNG ("RGB", or "P" with the palette); ``size`` (width, height)
     resizes it NEAREST before saving, so that the official NEAREST resize back to 224 is exercised."""
+    from PIL import Image  # here: the tasks import this module's constants without Pillow
+
     path.parent.mkdir(parents=True, exist_ok=True)
     lab = np.asarray(label_map).astype(np.uint8)
     if mode == "P":

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 META = "metadata.csv"
 HEADER = ("vid", "uid", "split", "fid", "exp")
@@ -46,6 +45,8 @@ def gt_path(data_dir: Path, uid: str, fid: int, i: int) -> Path:
 
 
 def write_mask(path: Path, mask: np.ndarray) -> Path:
+    from PIL import Image  # here: the tasks import this module's constants without Pillow
+
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.where(np.asarray(mask) != 0, 255, 0).astype(np.uint8), mode="L").save(path, format="PNG")
     return path

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pycocotools.mask as coco_mask
 
 from crab_eval.errors import PredictionError
 
@@ -223,6 +222,8 @@ def counts_to_mask(counts: Counts, size: tuple[int, int]) -> np.ndarray:
 
 def encode_mask(mask: np.ndarray) -> dict[str, Any]:
     """The contract-form RLE of a 2-D mask, exactly as ``pycocotools.mask.encode`` gives it (counts as str)."""
+    import pycocotools.mask as coco_mask  # here: the kernels above need no pycocotools
+
     rle = coco_mask.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
     return {"size": [int(d) for d in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
@@ -318,7 +319,7 @@ def fmeasure_levels(
     return f_beta(gt, n_pixels, gt), f_beta(tp, pred, gt)
 
 
-def float32_sum(values: Sequence[float] | np.ndarray) -> np.float32:
+def float32_sum(values: Sequence[Any] | np.ndarray) -> np.float32:
     """Sequential float32 sum, as the official ``avg += x`` loops over float32 tensors accumulate."""
     arr = np.asarray(values, dtype=_F32)
     return np.cumsum(arr, dtype=_F32)[-1] if arr.size else _F32(0)
