@@ -12,7 +12,8 @@ import pytest
 from scipy.stats import binomtest
 
 from crab_eval.cli import main
-from crab_eval.compare import MetricCheck, _holm_gate, compare_results, format_report, one_sided_p_value
+from crab_eval.compare import MetricCheck, _holm_gate, compare_results, one_sided_p_value
+from crab_eval.compare_report import format_report
 from crab_eval.errors import CrabEvalError
 from crab_eval.results import RunResult, samples_path_for, write_result
 from crab_eval.simulation import simulate_qa_pair

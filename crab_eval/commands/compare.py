@@ -8,7 +8,8 @@ from typing import Any
 from crab_eval.bootstrap import DEFAULT_BOOTSTRAP
 from crab_eval.commands.common import subparser
 from crab_eval.commands.transfer import read_labelled
-from crab_eval.compare import compare_results, format_report
+from crab_eval.compare import compare_results
+from crab_eval.compare_report import format_report
 from crab_eval.errors import CrabEvalError
 
 
