@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
+
+import numpy as np
 
 import crab_eval
 
@@ -24,6 +27,45 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def content_hash(obj: Any) -> str:
+    """A short, stable hash of a sample's prompt or ground truth, whatever its Python form: strings, numbers,
+    containers, dataclasses, numpy arrays (dtype, shape and bytes). Equal content gives equal hashes across
+    processes and machines (no ``id`` or memory address enters), so two result files can be checked item by item."""
+    digest = hashlib.blake2b(digest_size=8)
+    _feed(digest, obj)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, obj: Any) -> None:
+    if obj is None or isinstance(obj, bool | int | float | str):
+        digest.update(f"{type(obj).__name__}:{obj!r};".encode())
+    elif isinstance(obj, bytes):
+        digest.update(b"bytes:" + obj + b";")
+    elif isinstance(obj, np.ndarray | np.generic):
+        array = np.ascontiguousarray(obj)
+        digest.update(f"ndarray:{array.dtype.str}:{array.shape}:".encode())
+        digest.update(array.tobytes())
+    elif isinstance(obj, Mapping):
+        digest.update(b"{")
+        for key in sorted(obj, key=repr):
+            _feed(digest, key)
+            _feed(digest, obj[key])
+        digest.update(b"}")
+    elif isinstance(obj, list | tuple | set | frozenset):
+        items = sorted(obj, key=repr) if isinstance(obj, set | frozenset) else obj
+        digest.update(b"[")
+        for item in items:
+            _feed(digest, item)
+        digest.update(b"]")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        digest.update(type(obj).__name__.encode())
+        _feed(digest, {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+    elif isinstance(obj, PurePath):
+        digest.update(f"path:{obj.as_posix()};".encode())
+    else:
+        raise TypeError(f"cannot hash a {type(obj).__name__} for the per-sample record")
 
 
 def data_fingerprint(files: Iterable[Path], root: Path) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from crab_eval.errors import AnnotationError, CrabEvalError
 from crab_eval.predictions import PredictionSet, read_predictions
-from crab_eval.provenance import base_provenance, data_fingerprint, portable_path
+from crab_eval.provenance import base_provenance, content_hash, data_fingerprint, portable_path
 from crab_eval.registry import get_task
 from crab_eval.results import RunResult
 from crab_eval.tasks.base import Split, Task
@@ -41,6 +41,10 @@ def score_predictions(task: Task, split: Split, preds: PredictionSet) -> list[di
     for sample, row in zip(samples, stats, strict=True):
         record: dict[str, Any] = {"id": sample.id, "group": sample.group, "status": preds.status(sample.id)}
         record["pred_hash"] = preds.prediction_hashes.get(sample.id)
+        # What the sample asked and what counts as right: pairing refuses two results that differ here
+        # (a task changed without a version bump, crab_eval/pairing.py).
+        record["prompt_hash"] = content_hash(task.prompt(sample))
+        record["target_hash"] = content_hash(sample.target)
         record.update(row)
         rows.append(record)
     return rows

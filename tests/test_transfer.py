@@ -450,3 +450,42 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0
+
+
+def test_scoring_records_prompt_and_target_hashes_and_pairing_uses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crab_eval.results import read_result
+
+    data = write_toy(tmp_path)
+    single = score_cli(tmp_path, data, "single", set(range(30)))
+    rows = read_result(single).samples
+    assert all(len(r["prompt_hash"]) == 16 and len(r["target_hash"]) == 16 for r in rows)
+    # Items 0 and 1 have other labels (cat, dog): other target hashes; the same question: the same prompt hash.
+    assert rows[0]["target_hash"] != rows[1]["target_hash"] and rows[0]["prompt_hash"] == rows[1]["prompt_hash"]
+    # The task's prompt template changes without a version bump, and the unified arm is scored afterwards.
+    monkeypatch.setattr(toy_task.ToyTask, "prompt", lambda self, sample: "A new template: " + sample.instruction)
+    unified = score_cli(tmp_path, data, "unified", set(range(45)))
+    code = main(["transfer", "--single", str(single), "--unified", str(unified), "--bootstrap", "50"])
+    assert code == 2 and "the prompt of item 'q0' differs" in capsys.readouterr().err
+
+
+def test_content_hash_by_hand() -> None:
+    from dataclasses import dataclass
+
+    from crab_eval.provenance import content_hash
+
+    @dataclass(frozen=True)
+    class Truth:
+        frames: tuple[int, ...]
+        counts: np.ndarray
+
+    a = Truth((1, 2), np.array([3, 4], dtype=np.int64))
+    assert content_hash(a) == content_hash(Truth((1, 2), np.array([3, 4], dtype=np.int64)))
+    assert content_hash(a) != content_hash(Truth((1, 2), np.array([3, 5], dtype=np.int64)))
+    assert content_hash(a) != content_hash(Truth((1, 2), np.array([3, 4], dtype=np.int32)))  # dtype counts
+    assert content_hash({"b": 1, "a": [1, 2]}) == content_hash({"a": [1, 2], "b": 1})  # key order does not
+    assert content_hash([1, 2]) != content_hash([2, 1]) and content_hash("1") != content_hash(1)
+    assert len(content_hash("x")) == 16
+    with pytest.raises(TypeError):
+        content_hash(object())
