@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from crab_eval.bootstrap import bootstrap_runs
+from crab_eval.bootstrap import bootstrap_runs, task_rng
 from crab_eval.pairing import align_runs
 from crab_eval.registry import get_task
 from crab_eval.results import write_result
 from crab_eval.simulation import StudyDesign, simulate_qa_pair, simulate_study
-from crab_eval.transfer import task_rng
 
 
 def best_of(command: list[str], repeat: int) -> float:

@@ -14,6 +14,7 @@ integer-valued columns, the very same replicate values) as the ``aggregate`` pat
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -28,6 +29,11 @@ Aggregate = Callable[[Rows], Mapping[str, float]]
 
 DEFAULT_BOOTSTRAP = 1000
 _CHUNK = 100  # replicates whose item indices are drawn at once: bounds memory at 100 x n ints
+
+
+def task_rng(seed: int, task: str) -> np.random.Generator:
+    """A task's stream depends on the seed and its id only: adding a task does not move the others' intervals."""
+    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(task.encode())]))
 
 
 class ClusterIndex:

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from crab_eval.bootstrap import DEFAULT_BOOTSTRAP, bootstrap_runs, percentile_interval
+from crab_eval.bootstrap import DEFAULT_BOOTSTRAP, bootstrap_runs, percentile_interval, task_rng
 from crab_eval.errors import CrabEvalError
 from crab_eval.pairing import METRIC_TOLERANCE, align_runs, check_stored_metrics, describe
 from crab_eval.registry import get_task
 from crab_eval.results import RunResult
-from crab_eval.transfer import task_rng
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -48,3 +49,14 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
         for row in rows:
             handle.write(json.dumps(row, allow_nan=False, separators=(",", ":")))
             handle.write("\n")
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as None and tuples as lists: what ``write_json`` (no NaN allowed) accepts."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    return obj

@@ -16,15 +16,15 @@ equivalent (TOST within +-margin % of S is significant), inconclusive (neither, 
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from crab_eval.bootstrap import DEFAULT_BOOTSTRAP, bootstrap_runs, holm
+from crab_eval.bootstrap import DEFAULT_BOOTSTRAP, bootstrap_runs, holm, task_rng
 from crab_eval.errors import CrabEvalError
+from crab_eval.io import strict_json
 from crab_eval.pairing import align_runs, check_arm, check_arms, check_stored_metrics, describe, main_metric_of
 from crab_eval.registry import get_task
 from crab_eval.results import RunResult
@@ -122,7 +122,7 @@ class TransferReport:
         tasks = [{k: v for k, v in vars(t).items() if k not in skip} for t in self.tasks]
         for row, t in zip(tasks, self.tasks, strict=True):
             row["single"], row["unified"] = vars(t.single), vars(t.unified)
-        return _finite(
+        return strict_json(
             {
                 "kind": "crab-eval transfer",
                 "version": 2,
@@ -150,22 +150,6 @@ class TransferReport:
                 "tasks": tasks,
             }
         )
-
-
-def _finite(obj: Any) -> Any:
-    """NaN and infinities -> None, tuples -> lists: strict JSON."""
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def task_rng(seed: int, task: str) -> np.random.Generator:
-    """A task's stream depends on the seed and its id only: adding a task does not move the others' intervals."""
-    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(task.encode())]))
 
 
 def _arm(runs: Sequence[RunResult], values: np.ndarray) -> ArmSummary:
