@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 
 from crab_eval.errors import PredictionError
 from crab_eval.layouts.avqa import N_CHOICES, QUESTION_TYPES, SPLIT_FILES, split_path
-from crab_eval.metrics.accuracy import ALL, grouped_accuracy, grouped_accuracy_additive
+from crab_eval.metrics.accuracy import ALL
 from crab_eval.readers.answer_tags import format_answer, vocabulary_key
-from crab_eval.readers.json_list import parse_json_list
-from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
+from crab_eval.tasks.base import MetricSpec, Sample, Split
+from crab_eval.tasks.families import PooledAccuracyTask
 
 # Question type (as the file spells it) -> metric name.
 TYPE_METRIC: dict[str, str] = {qtype: qtype.lower().replace(" ", "_") for qtype in QUESTION_TYPES}
@@ -71,7 +71,7 @@ def _parse_entry(obj: Any) -> dict[str, Any]:
     name = obj["video_name"]
     if not isinstance(name, str | int) or isinstance(name, bool) or name == "":
         raise ValueError(f"'video_name' must be a non-empty string, got {name!r}")
-    return {"id": qid, "question": question, "choices": choices, "answer": answer, "qtype": qtype, "obj": obj}
+    return {"id": str(qid), "question": question, "choices": choices, "answer": answer, "qtype": qtype, "obj": obj}
 
 
 def choice_of(text: str, choices: Sequence[str | None], truth: int) -> int:
@@ -89,7 +89,7 @@ def choice_of(text: str, choices: Sequence[str | None], truth: int) -> int:
     return truth if truth in matches else matches[0]
 
 
-class AvqaTask(Task):
+class AvqaTask(PooledAccuracyTask):
     id: ClassVar[str] = "avqa"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "AVQA (Yang et al.) 4-way multiple choice: accuracy overall and per question type"
@@ -101,36 +101,29 @@ class AvqaTask(Task):
     )
     main_metric: ClassVar[str] = "accuracy"
 
-    def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
-        return [split_path(data_dir, split)]
+    pools: ClassVar[Mapping[str, Sequence[str] | None]] = POOLS
+    split_path = staticmethod(split_path)
+    read_item = staticmethod(_parse_entry)
 
-    def read_split(self, data_dir: Path, split: str) -> Split:
-        path = require_file(split_path(data_dir, split))
-        parsed = parse_json_list(path, _parse_entry, "question", "question objects")
-        ids = unique_ids([str(entry["id"]) for entry in parsed], path)
-        samples = []
-        for sample_id, entry in zip(ids, parsed, strict=True):
-            obj = entry["obj"]
-            name = str(obj["video_name"])
-            samples.append(
-                Sample(
-                    id=sample_id,
-                    instruction=INSTRUCTION.format(question=entry["question"], choices=entry["choices"]),
-                    target=entry["answer"],
-                    group=name,
-                    media={
-                        "video": str(obj.get("video_path") or f"{name}.mp4"),
-                        "audio": str(obj.get("audio_path") or f"{name}.wav"),
-                    },
-                    meta={
-                        "choices": list(entry["choices"]),
-                        "qtype": TYPE_METRIC[entry["qtype"]],
-                        "question_relation": obj.get("question_relation"),
-                        "video_id": obj["video_id"],
-                    },
-                )
-            )
-        return Split(self.id, split, data_dir, samples)
+    def item_sample(self, sample_id: str, item: Mapping[str, Any]) -> Sample:
+        obj = item["obj"]
+        name = str(obj["video_name"])
+        return Sample(
+            id=sample_id,
+            instruction=INSTRUCTION.format(question=item["question"], choices=item["choices"]),
+            target=item["answer"],
+            group=name,
+            media={
+                "video": str(obj.get("video_path") or f"{name}.mp4"),
+                "audio": str(obj.get("audio_path") or f"{name}.wav"),
+            },
+            meta={
+                "choices": list(item["choices"]),
+                "qtype": TYPE_METRIC[item["qtype"]],
+                "question_relation": obj.get("question_relation"),
+                "video_id": obj["video_id"],
+            },
+        )
 
     # ---- text ------------------------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
@@ -162,9 +155,3 @@ class AvqaTask(Task):
     def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
         # Official: argmax over the candidates == answer index.
         return {"correct": int(prediction == sample.target), "qtype": sample.meta["qtype"]}
-
-    def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-        """Pooled accuracies; a type with no questions is left out (the official code divides by zero there)."""
-        return grouped_accuracy(stats, POOLS)
-
-    additive = grouped_accuracy_additive(POOLS)

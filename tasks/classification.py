@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.classification import SPLIT_FILES, split_path
 from crab_eval.readers.answer_tags import normalize_space_case, vocabulary_key
-from crab_eval.readers.json_list import parse_json_list
-from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
+from crab_eval.tasks.base import MetricSpec, Sample, Split
 from crab_eval.tasks.classification_specs import METRIC_DESCRIPTIONS, SPECS, ClassificationSpec
+from crab_eval.tasks.families import JsonListTask
 
 # The internal prediction of a missing or unparsed answer: no label is empty, so it is wrong for every metric.
 NO_LABEL = ""
@@ -66,10 +66,12 @@ class Labels:
     index: Mapping[str, str]  # label key -> label
 
 
-class ClassificationTask(Task):
+class ClassificationTask(JsonListTask):
     """The adapter shared by every spec; the task classes below only set ``spec`` (``classification_task``)."""
 
     spec: ClassVar[ClassificationSpec]
+    item_noun: ClassVar[str] = "sample"
+    split_path = staticmethod(split_path)
     version: ClassVar[str] = "1"
     splits: ClassVar[tuple[str, ...]] = tuple(SPLIT_FILES)
 
@@ -92,48 +94,41 @@ class ClassificationTask(Task):
         return label
 
     # ---- official files -> samples ----------------------------------------------------------------------------
-    def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
-        return [split_path(data_dir, split)]
-
-    def read_split(self, data_dir: Path, split: str) -> Split:
+    def read_item(self, obj: Any) -> dict[str, Any]:
         layout = self.spec.layout
-        path = require_file(split_path(data_dir, split))
+        if not isinstance(obj, dict):
+            raise ValueError(f"each element must be an object, got {type(obj).__name__}")
+        missing = [k for k in (*layout.media_keys, layout.label_key) if k not in obj]
+        if missing:
+            raise ValueError(f"missing keys {missing}")
+        paths = [obj[k] for k in layout.media_keys]
+        if not all(isinstance(p, str) and p.strip() for p in paths):
+            raise ValueError(f"media paths {list(layout.media_keys)} must be non-empty strings")
+        # The id is the sample's media path(s) as the file gives them (Crab+'s files carry no id field).
+        return {"id": "|".join(paths), "paths": paths, "label": self._label(obj[layout.label_key])}
 
-        def parse(obj: Any) -> tuple[list[str], str]:
-            if not isinstance(obj, dict):
-                raise ValueError(f"each element must be an object, got {type(obj).__name__}")
-            missing = [k for k in (*layout.media_keys, layout.label_key) if k not in obj]
-            if missing:
-                raise ValueError(f"missing keys {missing}")
-            paths = [obj[k] for k in layout.media_keys]
-            if not all(isinstance(p, str) and p.strip() for p in paths):
-                raise ValueError(f"media paths {list(layout.media_keys)} must be non-empty strings")
-            return paths, self._label(obj[layout.label_key])
+    def item_sample(self, sample_id: str, item: Mapping[str, Any]) -> Sample:
+        layout = self.spec.layout
+        return Sample(
+            id=sample_id,
+            instruction=self.spec.instruction,
+            target=item["label"],
+            group=item["paths"][0],  # the query clip: the bootstrap cluster
+            media=dict(zip(layout.media_keys, item["paths"], strict=True)),
+            meta={"roles": list(layout.media_roles)},
+        )
 
-        rows = parse_json_list(path, parse, "sample", "sample objects")
-        labels = sorted({label for _, label in rows})
-        index_: dict[str, str] = {}
+    def split_context(self, items: Sequence[Mapping[str, Any]], path: Path) -> Labels:
+        labels = sorted({item["label"] for item in items})
+        index: dict[str, str] = {}
         for label in labels:
             key = self._key(label)
-            if key in index_ and index_[key] != label:
-                raise AnnotationError(f"labels {index_[key]!r} and {label!r} are the same answer to a reader", path)
-            index_[key] = label
+            if key in index and index[key] != label:
+                raise AnnotationError(f"labels {index[key]!r} and {label!r} are the same answer to a reader", path)
+            index[key] = label
         for alias, label in self.spec.aliases.items():
-            index_.setdefault(self._key(alias), label)
-        # The id is the sample's media path(s) as the file gives them (Crab+'s files carry no id field).
-        ids = unique_ids(["|".join(paths) for paths, _ in rows], path)
-        samples = [
-            Sample(
-                id=sample_id,
-                instruction=self.spec.instruction,
-                target=label,
-                group=paths[0],  # the query clip: the bootstrap cluster
-                media=dict(zip(layout.media_keys, paths, strict=True)),
-                meta={"roles": list(layout.media_roles)},
-            )
-            for sample_id, (paths, label) in zip(ids, rows, strict=True)
-        ]
-        return Split(self.id, split, data_dir, samples, Labels(frozenset(labels), index_))
+            index.setdefault(self._key(alias), label)
+        return Labels(frozenset(labels), index)
 
     # ---- text (Crab+'s template) ---------------------------------------------------------------------------------
     def prompt(self, sample: Sample) -> str:

@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 from crab_eval.errors import PredictionError
 from crab_eval.layouts.music_avqa import ANSWER_VOCABULARY, split_path
-from crab_eval.metrics.accuracy import ALL, grouped_accuracy, grouped_accuracy_additive
+from crab_eval.metrics.accuracy import ALL
 from crab_eval.readers.answer_tags import canonical_answer, format_answer, vocabulary_index
-from crab_eval.readers.json_list import parse_json_list
-from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
+from crab_eval.tasks.base import MetricSpec, Sample, Split
+from crab_eval.tasks.families import PooledAccuracyTask
 
 # (type[0], type[1]) as the official test loop compares them (exact, case-sensitive) -> per-group metric name.
 QTYPE_METRIC: dict[tuple[str, str], str] = {
@@ -121,10 +121,17 @@ def _parse_entry(obj: Any) -> dict[str, Any]:
     # The official loader indexes the answer in the training vocabulary; any other answer is a KeyError there.
     if not isinstance(answer, str) or answer not in _VOCAB_SET:
         raise ValueError(f"'anser' {answer!r} is not one of the {len(ANSWER_VOCABULARY)} official answers")
-    return {"video_id": video_id, "question_id": question_id, "type": qtype, "question": question, "answer": answer}
+    return {
+        "id": str(question_id),
+        "video_id": video_id,
+        "question_id": question_id,
+        "type": qtype,
+        "question": question,
+        "answer": answer,
+    }
 
 
-class MusicAVQA(Task):
+class MusicAVQA(PooledAccuracyTask):
     id: ClassVar[str] = "music_avqa"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "MUSIC-AVQA question answering: top-1 accuracy per question group (official AVST test)"
@@ -135,32 +142,25 @@ class MusicAVQA(Task):
     )
     main_metric: ClassVar[str] = "overall"
 
-    def annotation_files(self, data_dir: Path, split: str) -> list[Path]:
-        return [split_path(data_dir, split)]
+    pools: ClassVar[Mapping[str, Sequence[str] | None]] = POOLS
+    split_path = staticmethod(split_path)
+    read_item = staticmethod(_parse_entry)
 
-    def read_split(self, data_dir: Path, split: str) -> Split:
-        path = require_file(split_path(data_dir, split))
-        parsed = parse_json_list(path, _parse_entry, "question", "question objects")
-        ids = unique_ids([str(entry["question_id"]) for entry in parsed], path)
-        samples = []
-        for sample_id, entry in zip(ids, parsed, strict=True):
-            qtype = tuple(entry["type"])
-            samples.append(
-                Sample(
-                    id=sample_id,
-                    instruction=INSTRUCTION.format(question=entry["question"]),
-                    target=entry["answer"],
-                    group=entry["video_id"],
-                    media={"video": f"avqa-videos/{entry['video_id']}.mp4"},
-                    meta={
-                        "question_id": entry["question_id"],
-                        "type": list(qtype),
-                        "qtype": QTYPE_METRIC.get(qtype, OTHER_QTYPE),  # type: ignore[arg-type]
-                        "question": entry["question"],
-                    },
-                )
-            )
-        return Split(self.id, split, data_dir, samples)
+    def item_sample(self, sample_id: str, item: Mapping[str, Any]) -> Sample:
+        qtype = tuple(item["type"])
+        return Sample(
+            id=sample_id,
+            instruction=INSTRUCTION.format(question=item["question"]),
+            target=item["answer"],
+            group=item["video_id"],
+            media={"video": f"avqa-videos/{item['video_id']}.mp4"},
+            meta={
+                "question_id": item["question_id"],
+                "type": list(qtype),
+                "qtype": QTYPE_METRIC.get(qtype, OTHER_QTYPE),  # type: ignore[arg-type]
+                "question": item["question"],
+            },
+        )
 
     # ---- text ------------------------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
@@ -193,9 +193,3 @@ class MusicAVQA(Task):
     def score_sample(self, sample: Sample, prediction: Any) -> dict[str, Any]:
         # Official: argmax class index == label index, i.e. the same vocabulary answer.
         return {"correct": int(prediction == sample.target), "group": sample.group, "qtype": sample.meta["qtype"]}
-
-    def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-        """Pooled accuracies; a group with no questions is left out (the official code divides by zero there)."""
-        return grouped_accuracy(stats, POOLS)
-
-    additive = grouped_accuracy_additive(POOLS)

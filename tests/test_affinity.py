@@ -147,5 +147,6 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["affinity", "--help"])
     assert info.value.code == 0 and "example:" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as info:
         main(["--help"])
+    assert info.value.code == 0 and "affinity" in capsys.readouterr().out
