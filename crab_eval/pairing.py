@@ -88,10 +88,15 @@ def _check_item_hashes(ids: Sequence[str], reference: Sequence[Mapping[str, Any]
         for item_id, ref_row, row in zip(ids, reference, rows, strict=True):
             a, b = ref_row.get(key), row.get(key)
             if a is not None and b is not None and a != b:
+                why = (
+                    "the runs were scored with different prompt templates (predictions from other prompts are "
+                    "another experiment)"
+                    if key == "prompt_hash"
+                    else "the task reads the annotation differently (a change without a version bump)"
+                )
                 what = "prompt" if key == "prompt_hash" else "target (annotation)"
                 raise CrabEvalError(
-                    f"{task}: the {what} of item {item_id!r} differs between {label} and {first_label}; the task "
-                    "changed without a version bump, or the annotation files differ"
+                    f"{task}: the {what} of item {item_id!r} differs between {label} and {first_label}: {why}"
                 )
 
 
