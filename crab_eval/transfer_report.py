@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 
 from crab_eval.io import atomic_open, write_json
-from crab_eval.reports.table import format_table
+from crab_eval.reports.table import Table
 from crab_eval.transfer import CORRECTION, DELTA_M_VARIANT, NOISE_MODEL, ArmSummary, TaskTransfer, TransferReport
 from crab_eval.variance_components import POWER, UNMEASURED
 
@@ -99,30 +97,34 @@ def summary_lines(report: TransferReport) -> list[str]:
     return lines
 
 
+def table(report: TransferReport) -> Table:
+    """The printed table (text and Markdown) in the reports' table model."""
+    return Table(headers(report), [_row(t) for t in report.tasks])
+
+
 def to_text(report: TransferReport) -> str:
-    table = format_table(headers(report), [_row(t) for t in report.tasks])
-    return table + "\n\n" + "\n".join(summary_lines(report))
+    return table(report).to_text() + "\n\n" + "\n".join(summary_lines(report))
 
 
 def to_markdown(report: TransferReport) -> str:
-    def cells(values: list[str]) -> str:
-        return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
-
-    head = headers(report)
-    lines = ["# Transfer: single-task vs. unified", "", cells(head), cells(["---"] * len(head))]
-    lines.extend(cells(_row(t)) for t in report.tasks)
-    lines.append("")
+    lines = ["# Transfer: single-task vs. unified", "", table(report).to_markdown(), ""]
     lines.extend(f"- {line}" for line in summary_lines(report))
     return "\n".join(lines) + "\n"
 
 
+def _csv_cell(value: object) -> str:
+    """Numbers in full precision; an undefined one (None, NaN) as an empty cell."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
 def to_csv(report: TransferReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADERS)
+    """One row a task with every field in full precision (through the table model, pandas' CSV writer)."""
+    rows = []
     for t in report.tasks:
         s, u = t.single, t.unified
-        writer.writerow([
+        rows.append([
             t.task, t.split, t.metric, t.higher_is_better, t.n_items, t.n_groups, " ".join(map(str, s.seeds)),
             s.mean, s.std, " ".join(map(str, u.seeds)), u.mean, u.std, " ".join(map(str, s.n_missing)),
             " ".join(map(str, s.n_unparsed)), " ".join(map(str, u.n_missing)), " ".join(map(str, u.n_unparsed)),
@@ -130,7 +132,7 @@ def to_csv(report: TransferReport) -> str:
             t.training_noise, t.p_value, t.p_holm, t.holm_confidence, *t.rel_ci_holm, t.margin, t.p_equivalent,
             t.p_equivalent_holm, t.detectable_change, t.verdict,
         ])  # fmt: skip
-    return buffer.getvalue()
+    return Table(CSV_HEADERS, [[_csv_cell(v) for v in row] for row in rows]).to_csv()
 
 
 _COLOURS = {"negative": "#c0392b", "positive": "#27ae60", "equivalent": "#2e86c1", "inconclusive": "#7f8c8d"}
