@@ -12,6 +12,7 @@ from crab_eval.registry import get_task
 from crab_eval.reports.table import format_table
 from crab_eval.results import samples_path_for, write_result
 from crab_eval.scoring import score
+from crab_eval.tasks.base import EXTRACT_TIERS
 
 
 def add_parser(sub: Any) -> None:
@@ -24,6 +25,14 @@ def add_parser(sub: Any) -> None:
     )
     add_split_arguments(parser)
     parser.add_argument("--output", required=True, help="result file to write (JSON)")
+    parser.add_argument(
+        "--extract",
+        choices=EXTRACT_TIERS,
+        default="strict",
+        help="answer extraction: strict reads Crab's answer templates only (default; the published numbers), "
+        "flexible also free-form answers ('The answer is two', '[30,40,150,200]'); recorded in the result, and "
+        "results of different tiers are never compared",
+    )
     parser.add_argument("--model", default=None, help="model or checkpoint id, recorded in the result")
     parser.add_argument("--variant", default=None, help="e.g. single or unified, recorded in the result")
     parser.add_argument("--seed", type=int, default=None, help="training seed, recorded in the result")
@@ -51,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     run_info = parse_run_info(args)
     task = get_task(args.task)
     split = args.split or task.default_split
-    result = score(task.id, args.data, split, args.predictions, allow_extra=args.allow_extra, run=run_info)
+    result = score(
+        task.id, args.data, split, args.predictions, allow_extra=args.allow_extra, run=run_info, extract=args.extract
+    )
     write_result(result, args.output)
     rows = [
         [name, f"{value:.2f}" + (" *" if name == result.main_metric else "")] for name, value in result.metrics.items()
@@ -59,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(["metric", "value"], rows))
     print(
         f"{result.task}/{result.split}: {result.n_samples} samples, {result.n_missing} missing, "
-        f"{result.n_unparsed} unparsed, {result.n_extra} extra ignored"
+        f"{result.n_unparsed} unparsed ({args.extract}), {result.n_extra} extra ignored"
     )
+    rates = ", ".join(f"{tier} {n}" for tier, n in result.n_unparsed_by_extract.items())
+    print(f"unparsed under each extraction tier: {rates}")
     print(f"wrote {args.output} and {samples_path_for(Path(args.output)).name}")
     return 0
