@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crab_eval.clients.lines import ClientError, ClientLine
+from crab_eval.provenance import portable_path
 from crab_eval.tasks.base import Sample, Split
 
 ON_CONFLICT = ("error", "first", "last")
@@ -72,7 +73,9 @@ class ConvertReport:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        """For a result's provenance: paths portable, at most 20 missing ids."""
         data = dict(self.__dict__)
+        data["inputs"] = [portable_path(p) for p in self.inputs]
         data["missing_ids"] = self.missing_ids[:20]
         return data
 

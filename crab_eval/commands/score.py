@@ -21,8 +21,8 @@ def add_parser(sub: Any) -> None:
     parser = subparser(
         sub,
         "score",
-        "score a prediction file against a split with the official metric; write RESULT.json "
-        "(+ RESULT.samples.jsonl with per-sample stats)",
+        "score a prediction file (or, with --from, a client's own output: Crab, Crab+, lmms-eval) against a split "
+        "with the official metric; write RESULT.json (+ RESULT.samples.jsonl with per-sample stats)",
         "crab-eval score --task avvp --data LLP --split test --predictions preds.jsonl --output avvp.json\n"
         "  crab-eval score --from crab --task ave --data AVE_Dataset RUN --output ave.json   (Crab's run folder)\n"
         "  crab-eval score --from crab-plus --task music_avqa --data json_update CKPT --output avqa.json",
