@@ -82,6 +82,19 @@ def _check_versions(runs: Sequence[RunResult], labels: Sequence[str]) -> None:
         )
 
 
+def _check_extract(runs: Sequence[RunResult], labels: Sequence[str]) -> None:
+    # The extraction tier changes which texts count as answers; results from before tiers existed read "strict".
+    tiers: dict[str, str] = {}
+    for run, label in zip(runs, labels, strict=True):
+        tiers.setdefault(str(run.provenance.get("extract", "strict")), label)
+    if len(tiers) > 1:
+        found = "; ".join(f"--extract {tier} ({label})" for tier, label in tiers.items())
+        raise CrabEvalError(
+            f"{runs[0].task}: results read with different answer-extraction tiers: {found}; "
+            "score every run with the same --extract"
+        )
+
+
 def _check_item_hashes(ids: Sequence[str], reference: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
                        task: str, label: str, first_label: str) -> None:  # fmt: skip
     for key in ITEM_HASHES:
@@ -125,6 +138,7 @@ def align_runs(
                 f"{first.task}/{first.split}: {label} and {first_label} were scored against different annotation "
                 f"files (data fingerprints {fingerprint[:19]}... vs {fingerprints[0][:19]}...)"
             )
+    _check_extract(runs, labels)
     if not allow_version_mismatch:
         _check_versions(runs, labels)
     reference = _rows_by_id(first, first_label)

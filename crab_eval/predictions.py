@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.errors import CrabEvalError, PredictionError, PredictionFileError
-from crab_eval.tasks.base import Split, Task
+from crab_eval.tasks.base import EXTRACT_TIERS, Split, Task
 
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one line holds at most one sample's masks; bigger means a broken file
 
@@ -36,6 +36,9 @@ class PredictionSet:
     missing_ids: list[str] = field(default_factory=list)
     extra_ids: list[str] = field(default_factory=list)
     errors: list[PredictionFileError] = field(default_factory=list)
+    extract: str = "strict"  # the extraction tier that read the text lines
+    # Text lines each tier leaves unparsed (all tiers are tried, only ``extract`` is scored): a parse rate per tier.
+    unparsed_by_tier: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_unparsed(self) -> int:
@@ -79,8 +82,10 @@ def read_predictions(
     allow_extra: bool = False,
     collect_errors: bool = False,
     progress: Callable[[int], None] | None = None,
+    extract: str = "strict",
 ) -> PredictionSet:
-    """Read and validate ``path`` against the samples of ``split`` (from ``task.load`` / ``load_split``).
+    """Read and validate ``path`` against the samples of ``split`` (from ``task.load`` / ``load_split``); text lines
+    are read with the extraction tier ``extract`` (``strict``: the task's templates; ``flexible``: free form too).
 
     Raises ``PredictionFileError`` at the first bad line, or, with ``collect_errors``, records every problem in
     ``errors`` and reads on (for ``crab-eval validate``).
@@ -88,12 +93,15 @@ def read_predictions(
     if not isinstance(split, Split) or split.task != task.id:
         found = f"a split of task {split.task!r}" if isinstance(split, Split) else type(split).__name__
         raise CrabEvalError(f"predictions of task {task.id!r} need a split of that task (task.load), got {found}")
+    if extract not in EXTRACT_TIERS:
+        raise CrabEvalError(f"unknown extraction tier {extract!r}; expected one of {', '.join(EXTRACT_TIERS)}")
     path = Path(path)
     if not path.is_file():
         raise PredictionFileError("prediction file not found", path)
     samples = split.samples
     by_id = {s.id: s for s in samples}
-    result = PredictionSet(path=path, predictions={}, prediction_hashes={}, sha256="")
+    result = PredictionSet(path=path, predictions={}, prediction_hashes={}, sha256="", extract=extract)
+    result.unparsed_by_tier = dict.fromkeys(EXTRACT_TIERS, 0)
     seen: set[str] = set()
     digest = hashlib.sha256()
     base_dir = path.parent
@@ -157,7 +165,12 @@ def read_predictions(
                 if not isinstance(text, str):
                     fail(f"id {sample_id!r}: 'text' must be a string", line_no)
                     continue
-                structured = task.parse(text, split) if task.text_predictions else None
+                structured = None
+                for tier in EXTRACT_TIERS:
+                    parsed = task.extract(text, sample, split, tier) if task.text_predictions else None
+                    result.unparsed_by_tier[tier] += parsed is None
+                    if tier == extract:
+                        structured = parsed
                 if structured is None:
                     result.unparsed_ids.append(sample_id)
                     result._unparsed_set.add(sample_id)

@@ -34,6 +34,8 @@ class RunResult:
     n_missing: int
     n_unparsed: int
     n_extra: int = 0
+    # Text lines left unparsed under each extraction tier (strict, flexible); the scored tier is provenance "extract".
+    n_unparsed_by_extract: dict[str, int] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)  # model, variant, seed, ... as given by the user
     samples: list[dict[str, Any]] = field(default_factory=list)  # per-sample stats, one dict a sample
@@ -50,6 +52,7 @@ class RunResult:
             "n_missing": self.n_missing,
             "n_unparsed": self.n_unparsed,
             "n_extra": self.n_extra,
+            "n_unparsed_by_extract": self.n_unparsed_by_extract,
             "run": self.run,
             "provenance": self.provenance,
             "samples_file": samples_file,
@@ -104,6 +107,7 @@ def read_result(path: str | Path, with_samples: bool = True) -> RunResult:
         n_missing=data["n_missing"],
         n_unparsed=data["n_unparsed"],
         n_extra=data.get("n_extra", 0),
+        n_unparsed_by_extract=data.get("n_unparsed_by_extract", {}),
         provenance=data.get("provenance", {}),
         run=data.get("run", {}),
         samples=samples,

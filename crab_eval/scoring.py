@@ -57,12 +57,16 @@ def score(
     predictions_path: str | Path,
     allow_extra: bool = False,
     run: dict[str, Any] | None = None,
+    extract: str = "strict",
+    client: dict[str, Any] | None = None,
 ) -> RunResult:
+    """Score ``predictions_path``; text lines are read with the extraction tier ``extract`` (recorded in the
+    provenance, with ``client``: what a conversion from a client's output did, crab_eval/clients)."""
     start = time.perf_counter()
     task = get_task(task_id)
     data_dir = Path(data_dir)
     samples = load_split(task, data_dir, split)
-    preds = read_predictions(predictions_path, task, samples, allow_extra=allow_extra)
+    preds = read_predictions(predictions_path, task, samples, allow_extra=allow_extra, extract=extract)
     rows = score_predictions(task, samples, preds)
     metrics = task.aggregate(rows)
     expected = {m.name for m in task.metrics}
@@ -76,9 +80,12 @@ def score(
             "data_fingerprint": data_fingerprint(task.annotation_files(data_dir, split), data_dir),
             "predictions_file": portable_path(predictions_path),
             "predictions_sha256": preds.sha256,
+            "extract": extract,
             "wall_time_s": round(time.perf_counter() - start, 4),
         }
     )
+    if client is not None:
+        provenance["client"] = client
     return RunResult(
         task=task.id,
         split=split,
@@ -89,6 +96,7 @@ def score(
         n_missing=preds.n_missing,
         n_unparsed=preds.n_unparsed,
         n_extra=preds.n_extra,
+        n_unparsed_by_extract=dict(preds.unparsed_by_tier),
         provenance=provenance,
         run=dict(run or {}),
         samples=rows,

@@ -10,7 +10,6 @@ Every quirk, and where it comes from: docs/tasks/avcap.md.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,14 +20,13 @@ from crab_eval.errors import PredictionError
 from crab_eval.layouts.avcap import split_path
 from crab_eval.metrics.captions import bleu_counts, corpus_bleu4, corpus_cider, rouge_l
 from crab_eval.metrics.ptb_tokenizer import tokenize_caption
+from crab_eval.readers.free_text import strip_special_tokens
 from crab_eval.readers.json_list import parse_json_list
 from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file
 
 # Crab's training instruction (unified_dataset.py, train mode; Crab_Plus omni_dataset.py uses it too). Crab's own
 # test loader asks "Please describe this video." instead; we keep one wording for training and scoring.
 INSTRUCTION = "Please describe this video and audio."
-# Crab decodes with skip_special_tokens=False, so raw outputs may carry LLaMA's <s> / </s>; they are not caption.
-_SPECIAL_RE = re.compile(r"^\s*<s>|</s>\s*$")
 
 
 def _parse_caption(obj: Any) -> tuple[str, str, str]:
@@ -48,7 +46,7 @@ def _parse_caption(obj: Any) -> tuple[str, str, str]:
 
 class AvcapTask(Task):
     id: ClassVar[str] = "avcap"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: every trailing special token and padding is stripped (1: one </s>)
     description: ClassVar[str] = (
         "AV captioning on VALOR-32K (Crab's AVCAP): coco-caption BLEU-4, ROUGE-L, CIDEr-D without Java"
     )
@@ -91,7 +89,9 @@ class AvcapTask(Task):
         return str(sample.meta["captions"][0])
 
     def parse(self, text: str, split: Split) -> dict[str, Any] | None:
-        caption = _SPECIAL_RE.sub("", text).strip()
+        # Crab decodes with skip_special_tokens=False: a caption opens with <s> and a batch's shorter rows end in
+        # </s></s>... or <unk> padding; none of it is caption.
+        caption = strip_special_tokens(text)
         return {"caption": caption} if caption else None
 
     # ---- predictions -------------------------------------------------------------------------------------------

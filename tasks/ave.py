@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from crab_eval.layouts.ave import (
     SPLIT_FILES,
 )
 from crab_eval.readers.answer_tags import vocabulary_index, vocabulary_key
+from crab_eval.readers.free_text import build_search_index, find_ranges, single_mention, with_comma_parts
 from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
 
 # Crab's AVE instruction (GeWu-Lab/Crab dataset/unified_dataset.py, add_ave_task_samples; the same wording in
@@ -110,6 +112,11 @@ class Vocabulary:
     @property
     def background(self) -> int:
         return len(self.categories)
+
+    @cached_property
+    def search_index(self) -> dict[str, str]:
+        """Category mentions in prose (the ``flexible`` tier)."""
+        return build_search_index(with_comma_parts(self.categories))
 
 
 OFFICIAL_VOCABULARY = Vocabulary.of(OFFICIAL_CATEGORIES)
@@ -212,6 +219,23 @@ class AveTask(Task):
         if not 0 <= start <= end <= N_SEGMENTS:
             return None
         return {"event": name, "start": start, "end": end}
+
+    def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
+        """The template, else prose naming one AVE category and one time range in whole seconds ("Flute, [9,10]",
+        "event:Flute start_time:9 end_time:10", "a flute plays from 9 to 10 seconds"); two categories or two
+        different ranges are ambiguous (None)."""
+        strict = self.parse(text, split)
+        if strict is not None:
+            return strict
+        vocabulary: Vocabulary = split.context
+        name = single_mention(text, vocabulary.search_index)
+        spans = {(r.start, r.end) for r in find_ranges(text)}
+        if name is None or len(spans) != 1:
+            return None
+        start, end = spans.pop()
+        if not (start.is_integer() and end.is_integer() and 0 <= start <= end <= N_SEGMENTS):
+            return None
+        return {"event": name, "start": int(start), "end": int(end)}
 
     # ---- structured predictions -----------------------------------------------------------------------------------
     def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> Any:

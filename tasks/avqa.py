@@ -15,7 +15,14 @@ from typing import Any, ClassVar
 from crab_eval.errors import PredictionError
 from crab_eval.layouts.avqa import N_CHOICES, QUESTION_TYPES, SPLIT_FILES, split_path
 from crab_eval.metrics.accuracy import ALL
-from crab_eval.readers.answer_tags import format_answer, vocabulary_key
+from crab_eval.readers.answer_tags import extract_answer, format_answer, vocabulary_key
+from crab_eval.readers.free_text import (
+    build_search_index,
+    closed_answer,
+    option_letter,
+    strip_special_tokens,
+    without_lead_in,
+)
 from crab_eval.tasks.base import MetricSpec, Sample, Split
 from crab_eval.tasks.families import PooledAccuracyTask
 
@@ -128,6 +135,21 @@ class AvqaTask(PooledAccuracyTask):
     # ---- text ------------------------------------------------------------------------------------------------
     def target_text(self, sample: Sample) -> str:
         return f"So the answer is {format_answer(sample.meta['choices'][sample.target])}."
+
+    def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
+        """A tag naming a candidate as ``parse`` reads it; else free form: an option letter ("B", "(B) cat",
+        "the answer is B"), the whole text, what follows "the answer is" or what the text opens with being a
+        candidate, or the one candidate the text mentions. Two letters or two candidates are ambiguous (None)."""
+        strict = self.parse(text, split)
+        choices = sample.meta["choices"]
+        if strict is not None and choice_of(strict["answer"], choices, sample.target) != NO_CHOICE:
+            return strict
+        body = without_lead_in(extract_answer(text) or strip_special_tokens(text))
+        letter = option_letter(body, len(choices))
+        if letter is not None:
+            return {"choice": letter}
+        answer = closed_answer(body, build_search_index(c for c in choices if c))
+        return strict if answer is None else {"answer": answer}
 
     # ---- predictions -----------------------------------------------------------------------------------------
     def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> int:

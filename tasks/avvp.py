@@ -22,6 +22,7 @@ import numpy as np
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.avvp import AUDIO_FILE, CATEGORIES, N_SEGMENTS, SPLIT_FILES, VISUAL_FILE
 from crab_eval.metrics.temporal import code_runs, event_counts, interval_code, mean_class_f, segment_counts
+from crab_eval.readers.free_text import build_search_index, labelled_ranges, strip_special_tokens
 from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file
 
 MODALITIES = ("audio", "visual")
@@ -54,6 +55,9 @@ def _label_key(text: str) -> str:
 
 _LABEL_KEYS = {_label_key(name): name for name in CATEGORIES}
 assert len(_LABEL_KEYS) == len(CATEGORIES)
+# The flexible tier: class mentions in prose, and the modality words that say whose events follow.
+_SEARCH_INDEX = build_search_index(CATEGORIES)
+_MODALITY_RE = re.compile(r"(?<![a-z])(audio[\s_-]*(?:and[\s_-]*)?visual|audio|visual)(?:_event)?(?![a-z])", re.I)
 
 
 def _empty_codes() -> np.ndarray:
@@ -229,6 +233,32 @@ class AVVPTask(Task):
                     if not 0 <= onset < offset <= N_SEGMENTS:
                         return None
                     events.append({"modality": opening, "label": label, "onset": onset, "offset": offset})
+        return {"events": events}
+
+    def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
+        """The template, else prose: a modality word ("Audio:", "visual events", "audio-visual" for both) followed
+        by LLP classes, each with its ranges ("Audio: Chainsaw, [0,10]; Visual: Dog from 2 to 8"). None when a
+        class has no range or no modality before it, or a range is not whole seconds 0 <= onset < offset <= 10."""
+        strict = self.parse(text, split)
+        if strict is not None:
+            return strict
+        body = strip_special_tokens(text)
+        items = labelled_ranges(body, _SEARCH_INDEX)
+        markers = [(m.start(), m.group(1).lower()) for m in _MODALITY_RE.finditer(body)]
+        if items is None:
+            return None
+        events: list[dict[str, Any]] = []
+        for item in items:
+            before = [kind for at, kind in markers if at < item.at]
+            if not before:
+                return None
+            modalities = MODALITIES if before[-1] not in MODALITIES else (before[-1],)
+            for onset, offset in item.ranges:
+                if not (onset.is_integer() and offset.is_integer() and 0 <= onset < offset <= N_SEGMENTS):
+                    return None
+                for modality in modalities:
+                    event = {"modality": modality, "label": item.label, "onset": int(onset), "offset": int(offset)}
+                    events.append(event)
         return {"events": events}
 
     # ---- structured predictions ----------------------------------------------------------------------------

@@ -21,6 +21,11 @@ from crab_eval.additive import Additive
 from crab_eval.errors import AnnotationError, CrabEvalError
 from crab_eval.readers.answer_tags import extract_answer
 
+# Answer-extraction tiers, as lm-eval's strict-match / flexible-extract: ``strict`` reads only the templates the
+# model is trained on (the default, the published numbers), ``flexible`` also free-form answers. The tier changes
+# scores, so a result records it (provenance ``extract``) and results of different tiers are not paired.
+EXTRACT_TIERS = ("strict", "flexible")
+
 # Crab's prompt prefix: the placeholders are replaced by the model with the encoders' query tokens.
 CRAB_PREFIX = "This is a video:\n<video_start><video><video_end>\nThis is an audio:\n<audio_start><audio><audio_end>\n"
 
@@ -139,6 +144,22 @@ class Task(ABC):
         The default reads Crab's answer template: the last ``<answer> X </answer>`` gives ``{"answer": X}``."""
         body = extract_answer(text)
         return None if body is None else {"answer": body}
+
+    def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
+        """The ``flexible`` tier: free-form text (a model not trained on Crab's templates) -> structured prediction,
+        or None if the text does not name one answer unambiguously. A task that does not override it reads text
+        exactly as ``parse`` does (flexible = strict). ``sample`` is there for answers that depend on the item
+        (a multiple-choice option named by its text or letter)."""
+        return self.parse(text, split)
+
+    def extract(self, text: str, sample: Sample, split: Split, tier: str = "strict") -> dict[str, Any] | None:
+        """Model text -> structured prediction under an extraction tier (``EXTRACT_TIERS``): ``strict`` is the
+        task's template parser (``parse``), ``flexible`` its free-form reader (``parse_flexible``)."""
+        if tier == "strict":
+            return self.parse(text, split)
+        if tier == "flexible":
+            return self.parse_flexible(text, sample, split)
+        raise CrabEvalError(f"unknown extraction tier {tier!r}; expected one of {', '.join(EXTRACT_TIERS)}")
 
     # ---- structured predictions ------------------------------------------------------------------------------
     @abstractmethod

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.classification import SPLIT_FILES, split_path
-from crab_eval.readers.answer_tags import normalize_space_case, vocabulary_key
+from crab_eval.readers.answer_tags import extract_answer, normalize_space_case, vocabulary_key
+from crab_eval.readers.free_text import build_search_index, closed_answer, strip_special_tokens, without_lead_in
 from crab_eval.tasks.base import MetricSpec, Sample, Split
 from crab_eval.tasks.classification_specs import METRIC_DESCRIPTIONS, SPECS, ClassificationSpec
 from crab_eval.tasks.families import JsonListTask
@@ -64,6 +65,7 @@ class Labels:
 
     labels: frozenset[str]
     index: Mapping[str, str]  # label key -> label
+    search: Mapping[str, str] = field(default_factory=dict)  # mentions in prose (the flexible tier) -> label
 
 
 class ClassificationTask(JsonListTask):
@@ -128,7 +130,8 @@ class ClassificationTask(JsonListTask):
             index[key] = label
         for alias, label in self.spec.aliases.items():
             index.setdefault(self._key(alias), label)
-        return Labels(frozenset(labels), index)
+        search = build_search_index({**{label: label for label in labels}, **self.spec.aliases})
+        return Labels(frozenset(labels), index, search)
 
     # ---- text (Crab+'s template) ---------------------------------------------------------------------------------
     def prompt(self, sample: Sample) -> str:
@@ -137,6 +140,18 @@ class ClassificationTask(JsonListTask):
     def target_text(self, sample: Sample) -> str:
         # Crab+ OmniTestDataset: f"<answer>{label}</answer>" (+ "." for the emotion and matching tasks).
         return f"<answer>{sample.target}</answer>{self.spec.answer_suffix}"
+
+    def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
+        """A tag naming a label as ``parse`` reads it; else free form: the whole text (or the tag's body) in any
+        accepted spelling, what follows "the answer is" or what the text opens with, or the one label the text
+        mentions ("The person looks happy."). Two labels are ambiguous (None)."""
+        labels: Labels = split.context
+        strict = self.parse(text, split)
+        if strict is not None and self._key(strict["answer"]) in labels.index:
+            return strict
+        body = extract_answer(text) or strip_special_tokens(text)
+        label = labels.index.get(self._key(without_lead_in(body))) or closed_answer(body, labels.search)
+        return strict if label is None else {"answer": label}
 
     # ---- structured predictions -----------------------------------------------------------------------------------
     def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> str:

@@ -43,6 +43,7 @@ from crab_eval.metrics.localization import (
     slice_bounds,
     unit_box_bounds,
 )
+from crab_eval.readers.free_text import find_boxes, strip_special_tokens
 from crab_eval.tasks.base import MetricSpec, Sample, Split, Task, require_file, unique_ids
 
 # Crab feeds ARIG one frame, not a video (GeWu-Lab/Crab dataset/unified_dataset.py, add_arig_samples, test split).
@@ -149,6 +150,21 @@ class LocalizationTask(Task):
 
     def parse(self, text: str, split: Split) -> dict[str, Any] | None:
         return parse_obj_boxes(text)
+
+    def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
+        """The ``<obj>`` template, else one box anywhere in the text, in pixels of the 224 x 224 frame:
+        ``[x1,y1,x2,y2]``, ``(x1,y1)(x2,y2)``, ``(x1,y1),(x2,y2)``. Two different boxes are ambiguous, and a box
+        outside the frame or with reversed corners is no box (None)."""
+        strict = self.parse(text, split)
+        if strict is not None:
+            return strict
+        boxes = set(find_boxes(strip_special_tokens(text)))
+        if len(boxes) != 1:
+            return None
+        x1, y1, x2, y2 = boxes.pop()
+        if max(x1, y1, x2, y2) > SIZE or x1 > x2 or y1 > y2:
+            return None
+        return {"bbox": [pixel_to_unit(v) for v in (x1, y1, x2, y2)]}
 
     # ---- structured predictions -------------------------------------------------------------------------------
     def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> Any:

@@ -17,7 +17,14 @@ from typing import Any, ClassVar
 from crab_eval.errors import PredictionError
 from crab_eval.layouts.music_avqa import ANSWER_VOCABULARY, split_path
 from crab_eval.metrics.accuracy import ALL
-from crab_eval.readers.answer_tags import canonical_answer, format_answer, vocabulary_index
+from crab_eval.readers.answer_tags import canonical_answer, extract_answer, format_answer, vocabulary_index
+from crab_eval.readers.free_text import (
+    NUMBER_WORDS,
+    build_search_index,
+    closed_answer,
+    digits_as_words,
+    strip_special_tokens,
+)
 from crab_eval.tasks.base import MetricSpec, Sample, Split
 from crab_eval.tasks.families import PooledAccuracyTask
 
@@ -57,6 +64,15 @@ QUESTION_MARKS = ("?", "\uff1f")  # 430 of the original test questions end in a 
 INSTRUCTION = "Please answer this question: {question}"  # Crab dataset/unified_dataset.py, MUSIC-AVQA samples
 _VOCAB_INDEX = vocabulary_index(ANSWER_VOCABULARY)
 _VOCAB_SET = frozenset(ANSWER_VOCABULARY)
+# The flexible tier: answers mentioned in prose, and the answers a question group can have where that is certain.
+_SEARCH_INDEX = build_search_index(ANSWER_VOCABULARY)
+_NUMBERS = frozenset((*NUMBER_WORDS, "more than ten"))
+_ALLOWED: dict[str, frozenset[str]] = {
+    "audio_counting": _NUMBERS,
+    "visual_counting": _NUMBERS,
+    "av_counting": _NUMBERS,
+    "av_existential": frozenset(("yes", "no")),
+}
 
 
 def fill_question(content: str, values: Sequence[str]) -> str:
@@ -169,6 +185,21 @@ class MusicAVQA(PooledAccuracyTask):
     def parse(self, text: str, split: Split) -> dict[str, Any] | None:
         parsed = super().parse(text, split)
         return None if parsed is None else {"answer": canonical_answer(parsed["answer"], _VOCAB_INDEX)}
+
+    def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
+        """The answer tag's body, or the whole text, read as free form: digits are number words ("2" -> "two",
+        "12" -> "more than ten"); then the whole body, what follows "the answer is", the answer the text opens with,
+        or the one answer it mentions. Counting questions take only numbers and existential ones only yes/no, so
+        "There are two guitars" is "two"; two different mentions are ambiguous (None). A tag holding an official
+        answer is read as ``parse`` reads it."""
+        strict = self.parse(text, split)
+        if strict is not None and strict["answer"] in _VOCAB_SET:
+            return strict
+        body = extract_answer(text) or strip_special_tokens(text)
+        allowed = _ALLOWED.get(sample.meta["qtype"])
+        index = _SEARCH_INDEX if allowed is None else {k: a for k, a in _SEARCH_INDEX.items() if a in allowed}
+        answer = closed_answer(digits_as_words(body), index)
+        return strict if answer is None else {"answer": answer}
 
     # ---- predictions -----------------------------------------------------------------------------------------
     def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> str:

@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from crab_eval.errors import AnnotationError, PredictionError
 from crab_eval.layouts.unav import ANNOTATION_DIR, ANNOTATION_FILE, SUBSETS
 from crab_eval.metrics.detection import UNAV_THRESHOLDS, detection_ap
 from crab_eval.readers.answer_tags import vocabulary_index, vocabulary_key
+from crab_eval.readers.free_text import build_search_index, labelled_ranges, strip_special_tokens
 from crab_eval.readers.json_list import read_json_file
 from crab_eval.tasks.base import MetricSpec, Sample, Split, Task
 
@@ -118,6 +120,11 @@ class Labels:
         """Raises ``ValueError`` if two labels share a spelling key."""
         names = {i: name for name, i in label_ids.items()}
         return cls(dict(label_ids), names, vocabulary_index(label_ids))
+
+    @cached_property
+    def search_index(self) -> dict[str, str]:
+        """Label mentions in prose (the ``flexible`` tier)."""
+        return build_search_index(list(self.label_ids))
 
 
 class UnAVTask(Task):
@@ -281,6 +288,21 @@ class UnAVTask(Task):
         if len(segments) > MAX_SEGMENTS:
             return None
         return {"segments": segments}
+
+    def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
+        """The template, else prose: labels of the file, each followed by its ranges ("dog barking from 0 to 3.5
+        and 7-10, man speaking [2, 4]"), score 1.0 in order of appearance. None when a label has no range, a range
+        comes before any label or has start > end, or more than 100 segments."""
+        strict = self.parse(text, split)
+        if strict is not None:
+            return strict
+        items = labelled_ranges(strip_special_tokens(text), split.context.search_index)
+        if items is None:
+            return None
+        found = [(item.label, start, end) for item in items for start, end in item.ranges]
+        if len(found) > MAX_SEGMENTS or any(start > end for _, start, end in found):
+            return None
+        return {"segments": [{"label": lab, "start": s, "end": e, "score": 1.0} for lab, s, e in found]}
 
     # ---- structured predictions ------------------------------------------------------------------------------
     def check_prediction(self, obj: Any, sample: Sample, split: Split, base_dir: Path) -> Segments:

@@ -40,6 +40,7 @@ LAYER_OF = {
     "crab_eval.metrics": CORE,
     "crab_eval.readers": CORE,
     "crab_eval.layouts": CORE,
+    "crab_eval.clients": CORE,
     "crab_eval.pairing": STATISTICS,
     "crab_eval.bootstrap": STATISTICS,
     "crab_eval.transfer": STATISTICS,

@@ -16,11 +16,13 @@ def subparser(sub: Any, name: str, help_text: str, example: str) -> argparse.Arg
     )
 
 
-def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+def add_split_arguments(parser: argparse.ArgumentParser, predictions_required: bool = True) -> None:
     parser.add_argument("--task", required=True, help="task id (see 'crab-eval tasks')")
     parser.add_argument("--data", required=True, help="folder with the benchmark's official annotation files")
     parser.add_argument("--split", default=None, help="split to score (default: the task's default, usually test)")
-    parser.add_argument("--predictions", required=True, help="prediction file (JSONL, one sample a line)")
+    parser.add_argument(
+        "--predictions", required=predictions_required, help="prediction file (JSONL, one sample a line)"
+    )
     parser.add_argument(
         "--allow-extra", action="store_true", help="ignore (and count) predictions for ids not in the split"
     )
