@@ -70,29 +70,28 @@ def _rows_by_id(run: RunResult, label: str) -> dict[str, Mapping[str, Any]]:
     return by_id
 
 
-def _check_versions(runs: Sequence[RunResult], labels: Sequence[str]) -> None:
-    versions: dict[str, str] = {}
+def _check_same(
+    runs: Sequence[RunResult], labels: Sequence[str], key: str, default: Any, shown: str, what: str, fix: str
+) -> None:
+    """Every run records the same ``provenance[key]`` (``default`` where it is absent), or one error naming each."""
+    seen: dict[str, str] = {}
     for run, label in zip(runs, labels, strict=True):
-        versions.setdefault(str(run.provenance.get("task_version")), label)
-    if len(versions) > 1:
-        found = "; ".join(f"version {v} ({label})" for v, label in versions.items())
-        raise CrabEvalError(
-            f"{runs[0].task}: results scored with different task versions: {found}. Re-score the predictions with "
-            "one version, or pass --allow-version-mismatch if you know the change does not affect these results"
-        )
+        seen.setdefault(str(run.provenance.get(key, default)), label)
+    if len(seen) > 1:
+        found = "; ".join(f"{shown} {value} ({label})" for value, label in seen.items())
+        raise CrabEvalError(f"{runs[0].task}: results {what}: {found}; {fix}")
+
+
+def _check_versions(runs: Sequence[RunResult], labels: Sequence[str]) -> None:
+    _check_same(runs, labels, "task_version", None, "version", "scored with different task versions",
+                "re-score the predictions with one version, or pass --allow-version-mismatch if you know the change "
+                "does not affect these results")  # fmt: skip
 
 
 def _check_extract(runs: Sequence[RunResult], labels: Sequence[str]) -> None:
     # The extraction tier changes which texts count as answers; results from before tiers existed read "strict".
-    tiers: dict[str, str] = {}
-    for run, label in zip(runs, labels, strict=True):
-        tiers.setdefault(str(run.provenance.get("extract", "strict")), label)
-    if len(tiers) > 1:
-        found = "; ".join(f"--extract {tier} ({label})" for tier, label in tiers.items())
-        raise CrabEvalError(
-            f"{runs[0].task}: results read with different answer-extraction tiers: {found}; "
-            "score every run with the same --extract"
-        )
+    _check_same(runs, labels, "extract", "strict", "--extract", "read with different answer-extraction tiers",
+                "score every run with the same --extract")  # fmt: skip
 
 
 def _check_item_hashes(ids: Sequence[str], reference: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
