@@ -161,15 +161,16 @@ def video_frames(path: Path, n: int = N_SEGMENTS) -> tuple[list[np.ndarray], flo
         if not container.streams.video:
             raise CrabEvalError("media file has no video track", path)
         stream = container.streams.video[0]
-        decoded = [(float(f.time or 0.0), f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
-    if not decoded:
-        raise CrabEvalError("video has no frames", path)
-    times = np.array([t for t, _ in decoded])
-    step = np.median(np.diff(times)) if len(times) > 1 else 1.0
-    duration = times[-1] + step - times[0]
-    centres = times[0] + (np.arange(n) + 0.5) * duration / n
-    picks = np.abs(times[None, :] - centres[:, None]).argmin(axis=1)
-    return [decoded[j][1] for j in picks], float(duration)
+        decoded = list(container.decode(stream))  # converted to RGB below only where picked
+        if not decoded:
+            raise CrabEvalError("video has no frames", path)
+        times = np.array([float(f.time or 0.0) for f in decoded])
+        step = np.median(np.diff(times)) if len(times) > 1 else 1.0
+        duration = times[-1] + step - times[0]
+        centres = times[0] + (np.arange(n) + 0.5) * duration / n
+        picks = np.abs(times[None, :] - centres[:, None]).argmin(axis=1)
+        rgb = {int(j): decoded[j].to_ndarray(format="rgb24") for j in set(picks.tolist())}
+    return [rgb[int(j)] for j in picks], float(duration)
 
 
 def frames_from_video(path: Path, size: int) -> torch.Tensor:

@@ -61,6 +61,7 @@ LAYER_OF = {
     "crab_eval.demo": APPS,
     "crab_eval.demo_report": APPS,
     "crab_eval.evaluation": APPS,
+    "crab_eval.api": APPS,
     "crab_eval.synth": APPS,
     "crab_eval.leaderboard": APPS,
     "crab_eval.baselines": APPS,

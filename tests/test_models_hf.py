@@ -57,9 +57,8 @@ def test_video_patches_are_the_image_processors_patches_stacked_over_time(omni: 
 
 def test_answers_equal_a_generate_loop_written_by_hand(omni: Path, synth_root: Path, tmp_path: Path) -> None:
     from crab_eval.evaluation import evaluate
-    from crab_eval.media import load_audio, video_frames
-    from crab_eval.models.hf import QWEN_OMNI_SYSTEM
     from crab_eval.models.hf_processor import load_processor
+    from crab_eval.models.testing import bare_generate
     from crab_eval.registry import get_task
     from crab_eval.scoring import load_split
 
@@ -71,37 +70,11 @@ def test_answers_equal_a_generate_loop_written_by_hand(omni: Path, synth_root: P
 
     processor = load_processor(omni, "Qwen2_5OmniProcessor")
     model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(str(omni)).eval()
+    size = {"shortest_edge": VIDEO_MIN_PIXELS, "longest_edge": VIDEO_MAX_PIXELS}
     for task_id in ("ave", "music_avqa"):
         task = get_task(task_id)
         samples = load_split(task, synth_root / task_id, "test")[:4].samples
-        expected = []
-        for start in (0, 2):
-            texts, videos, audios, seconds = [], [], [], []
-            for sample in samples[start : start + 2]:
-                clip = synth_root / task_id / sample.media["video"]
-                user = [
-                    {"type": "text", "text": "This is a video:\n"},
-                    {"type": "video"},
-                    {"type": "text", "text": "\nThis is an audio:\n"},
-                    {"type": "audio"},
-                    {"type": "text", "text": "\n" + sample.instruction},
-                ]
-                turns = [{"role": "system", "content": [{"type": "text", "text": QWEN_OMNI_SYSTEM}]},
-                         {"role": "user", "content": user}]  # fmt: skip
-                texts.append(processor.apply_chat_template(turns, tokenize=False, add_generation_prompt=True))
-                frames, duration = video_frames(clip, 10)
-                videos.append(np.stack(frames))
-                seconds.append(2 * duration / 10)  # two frames per temporal patch, 10 frames over the clip
-                audios.append(load_audio(clip, 16_000))
-            batch = processor(text=texts, videos=videos, audio=audios, sampling_rate=16_000, padding=True,
-                              videos_kwargs={"size": {"shortest_edge": VIDEO_MIN_PIXELS,
-                                                      "longest_edge": VIDEO_MAX_PIXELS}},
-                              return_tensors="pt")  # fmt: skip
-            batch["video_second_per_grid"] = torch.tensor(seconds)
-            with torch.inference_mode():
-                out = model.generate(**batch, max_new_tokens=5, do_sample=False)
-            new = out[:, batch["input_ids"].shape[1] :]
-            expected += [t.strip() for t in processor.batch_decode(new, skip_special_tokens=True)]
+        expected = bare_generate(processor, model, samples, synth_root / task_id, 2, 5, size)
         written = (tmp_path / "out" / "predictions" / f"{task_id}.jsonl").read_text().splitlines()
         assert [json.loads(line) for line in written] == [
             {"id": s.id, "text": text} for s, text in zip(samples, expected, strict=True)

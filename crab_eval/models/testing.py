@@ -162,3 +162,58 @@ def tiny_qwen2_audio(out: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     return _save(Qwen2AudioForConditionalGeneration(config), tok, out)
+
+
+def bare_generate(
+    processor: Any,
+    model: Any,
+    samples: Any,
+    data_dir: Path,
+    batch_size: int,
+    max_new_tokens: int,
+    video_size: dict[str, int] | None = None,
+    n_frames: int = 10,
+    sampling_rate: int = SAMPLING_RATE,
+) -> list[str]:
+    """The loop a user writes by hand around transformers for a Qwen2.5-Omni thinker and Crab's prompt (video, then
+    audio, then the instruction, after Crab+'s system turn): the reference the ``hf`` model's answers are tested
+    and timed against. It shares only the system prompt with ``crab_eval.models.hf``: the turns are spelled out."""
+    import numpy as np
+    import torch
+
+    from crab_eval.media import load_audio, video_frames
+    from crab_eval.models.hf import QWEN_OMNI_SYSTEM
+
+    answers: list[str] = []
+    for start in range(0, len(samples), batch_size):
+        texts, videos, audios, seconds = [], [], [], []
+        for sample in samples[start : start + batch_size]:
+            clip = Path(data_dir) / sample.media["video"]
+            user = [
+                {"type": "text", "text": "This is a video:\n"},
+                {"type": "video"},
+                {"type": "text", "text": "\nThis is an audio:\n"},
+                {"type": "audio"},
+                {"type": "text", "text": "\n" + sample.instruction},
+            ]
+            turns = [
+                {"role": "system", "content": [{"type": "text", "text": QWEN_OMNI_SYSTEM}]},
+                {"role": "user", "content": user},
+            ]
+            texts.append(processor.apply_chat_template(turns, tokenize=False, add_generation_prompt=True))
+            frames, duration = video_frames(clip, n_frames)
+            videos.append(np.stack(frames))
+            seconds.append(2 * duration / n_frames)  # two frames per temporal patch, n_frames over the clip
+            audios.append(load_audio(clip, sampling_rate))
+        extra: dict[str, Any] = {"videos_kwargs": {"size": video_size}} if video_size else {}
+        batch = processor(
+            text=texts, videos=videos, audio=audios, sampling_rate=sampling_rate, padding=True, return_tensors="pt",
+            **extra,
+        )  # fmt: skip
+        batch["video_second_per_grid"] = torch.tensor(seconds)
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            out = model.generate(**batch.to(device), max_new_tokens=max_new_tokens, do_sample=False)
+        new = out[:, batch["input_ids"].shape[1] :]
+        answers += [text.strip() for text in processor.batch_decode(new, skip_special_tokens=True)]
+    return answers
