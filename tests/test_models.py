@@ -90,6 +90,8 @@ def test_responses_become_contract_lines() -> None:
     assert Response().row("i") is None and Response().missing
     with pytest.raises(ValueError, match="not both"):
         Response(text="a", prediction={})
+    with pytest.raises(CrabEvalError, match="exactly one of"):
+        Response.from_row({"id": "i", "text": "a", "prediction": {}})
 
 
 # ---- prompts and media -----------------------------------------------------------------------------------------
@@ -237,6 +239,30 @@ def test_results_feed_transfer_and_an_entry_feeds_the_leaderboard(synth_root: Pa
     assert main(["leaderboard", "build", "--entries", str(tmp_path / "prior"), "--out", str(tmp_path / "site"),
                  "--no-published"]) == 0  # fmt: skip
     assert "Prior baseline" in (tmp_path / "site" / "leaderboard.md").read_text()
+
+
+def test_a_model_from_an_included_folder_runs_from_the_command_line(synth_root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "my_models"
+    folder.mkdir()
+    (folder / "echo.py").write_text(
+        "from crab_eval.models import register_model\n"
+        "from crab_eval.models.base import Model, Response\n\n"
+        "@register_model\n"
+        "class Echo(Model):\n"
+        "    id = 'echo'\n"
+        "    def __init__(self, word: str = 'hello') -> None:\n"
+        "        self.word = word\n"
+        "    def generate(self, requests):\n"
+        "        return [Response(text=f'<answer> {self.word} </answer>') for _ in requests]\n"
+    )
+    with MODELS.isolated():
+        assert main(["--include", str(folder), "evaluate", "--model", "echo", "--model-args", "word=yes", "--tasks",
+                     "music_avqa", "--data-root", str(synth_root), "--out", str(tmp_path / "o"),
+                     "--no-progress"]) == 0  # fmt: skip
+    lines = (tmp_path / "o" / "predictions" / "music_avqa.jsonl").read_text().splitlines()
+    assert {json.loads(line)["text"] for line in lines} == {"<answer> yes </answer>"}
+    result = read_result(tmp_path / "o" / "results" / "music_avqa.test.json")
+    assert result.run == {"model": "echo"} and result.provenance["inference"]["model_args"] == {"word": "yes"}
 
 
 def test_cli_errors_and_listing(synth_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

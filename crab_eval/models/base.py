@@ -77,6 +77,8 @@ class Response:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Response:
         """A prediction file's line (``text`` or ``prediction``) as a response."""
+        if row.get("text") is not None and row.get("prediction") is not None:
+            raise CrabEvalError(f"id {row.get('id')!r}: give exactly one of 'prediction' and 'text'")
         return cls(text=row.get("text"), prediction=row.get("prediction"))
 
 
