@@ -20,7 +20,7 @@ from crab_eval.registry import include_modules
 # Order is the order of ``crab-eval --help``.
 COMMANDS = (
     "tasks", "score", "validate", "transfer", "compare", "affinity", "submit", "baseline", "leaderboard", "synth",
-    "convert", "train", "predict", "demo",
+    "convert", "train", "predict", "evaluate", "demo",
 )  # fmt: skip
 
 EPILOG = """\

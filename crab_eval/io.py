@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from crab_eval.errors import CrabEvalError
+
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
@@ -60,3 +62,15 @@ def strict_json(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [strict_json(v) for v in obj]
     return obj
+
+
+def read_json_lines(path: Path, error: type[CrabEvalError] = CrabEvalError) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of every non-blank line of a JSONL file; a malformed line raises ``error`` naming it."""
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except ValueError as exc:
+                raise error(f"malformed JSON ({exc})", path, line_no) from None

@@ -125,36 +125,60 @@ def _resize(image: np.ndarray, size: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(resized, np.float32) / 255.0).permute(2, 0, 1)
 
 
-def frames_from_images(paths: Sequence[Path], size: int) -> torch.Tensor:
-    """[10, 3, size, size]: image j of n covers the j-th n-th of the clip; segment i takes the image at its centre."""
-    import torch
+def centre_picks(n_available: int, n: int) -> list[int]:
+    """Indices of ``n`` items spread over ``n_available`` in order: item j of n_available covers the j-th share of the
+    clip, and pick i takes the item at the centre of the i-th of n equal segments."""
+    return [min(int((i + 0.5) * n_available / n), n_available - 1) for i in range(n)]
+
+
+def image_frames(paths: Sequence[Path], n: int = N_SEGMENTS) -> list[np.ndarray]:
+    """``n`` RGB images (uint8 [H, W, 3]) picked from ``paths`` by ``centre_picks`` (an image may repeat)."""
     from PIL import Image
 
     if not paths:
         raise CrabEvalError("no frame images listed for the sample")
-    images = [_resize(np.asarray(Image.open(p).convert("RGB")), size) for p in paths]
-    picks = [min(int((i + 0.5) * len(images) / N_SEGMENTS), len(images) - 1) for i in range(N_SEGMENTS)]
-    return torch.stack([images[j] for j in picks])
+    decoded: dict[int, np.ndarray] = {}
+    picks = centre_picks(len(paths), n)
+    for j in picks:
+        if j not in decoded:
+            decoded[j] = np.asarray(Image.open(paths[j]).convert("RGB"))
+    return [decoded[j] for j in picks]
 
 
-def frames_from_video(path: Path, size: int) -> torch.Tensor:
-    """[10, 3, size, size]: the decoded frames nearest to the centres of ten equal segments of the video."""
-    import av
+def frames_from_images(paths: Sequence[Path], size: int) -> torch.Tensor:
+    """[10, 3, size, size]: image j of n covers the j-th n-th of the clip; segment i takes the image at its centre."""
     import torch
+
+    return torch.stack([_resize(image, size) for image in image_frames(paths)])
+
+
+def video_frames(path: Path, n: int = N_SEGMENTS) -> tuple[list[np.ndarray], float]:
+    """The decoded RGB frames (uint8 [H, W, 3]) nearest to the centres of ``n`` equal segments of the video, and its
+    duration in seconds."""
+    import av
 
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise CrabEvalError("media file has no video track", path)
         stream = container.streams.video[0]
-        decoded = [(float(f.time or 0.0), f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
-    if not decoded:
-        raise CrabEvalError("video has no frames", path)
-    times = np.array([t for t, _ in decoded])
-    step = np.median(np.diff(times)) if len(times) > 1 else 1.0
-    duration = times[-1] + step - times[0]
-    centres = times[0] + (np.arange(N_SEGMENTS) + 0.5) * duration / N_SEGMENTS
-    picks = np.abs(times[None, :] - centres[:, None]).argmin(axis=1)
-    return torch.stack([_resize(decoded[j][1], size) for j in picks])
+        decoded = list(container.decode(stream))  # converted to RGB below only where picked
+        if not decoded:
+            raise CrabEvalError("video has no frames", path)
+        times = np.array([float(f.time or 0.0) for f in decoded])
+        step = np.median(np.diff(times)) if len(times) > 1 else 1.0
+        duration = times[-1] + step - times[0]
+        centres = times[0] + (np.arange(n) + 0.5) * duration / n
+        picks = np.abs(times[None, :] - centres[:, None]).argmin(axis=1)
+        rgb = {int(j): decoded[j].to_ndarray(format="rgb24") for j in set(picks.tolist())}
+    return [rgb[int(j)] for j in picks], float(duration)
+
+
+def frames_from_video(path: Path, size: int) -> torch.Tensor:
+    """[10, 3, size, size]: the decoded frames nearest to the centres of ten equal segments of the video."""
+    import torch
+
+    frames, _ = video_frames(path)
+    return torch.stack([_resize(frame, size) for frame in frames])
 
 
 # ---- sample -> features, with a content-hash cache -------------------------------------------------------------------

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crab_eval.errors import CrabEvalError
-from crab_eval.io import write_json, write_jsonl
+from crab_eval.io import read_json_lines, write_json, write_jsonl
+
+if TYPE_CHECKING:
+    import pandas
 
 SCHEMA_VERSION = 1
 
@@ -58,6 +61,47 @@ class RunResult:
             "samples_file": samples_file,
         }
 
+    def metric_rows(self) -> list[dict[str, Any]]:
+        """One record per metric: task, split, model, variant, seed, metric, value, main, higher_is_better and
+        the counts (``to_frame``'s rows)."""
+        head = {
+            "task": self.task,
+            "split": self.split,
+            "model": self.run.get("model"),
+            "variant": self.run.get("variant"),
+            "seed": self.run.get("seed"),
+        }
+        counts = {"n_samples": self.n_samples, "n_missing": self.n_missing, "n_unparsed": self.n_unparsed}
+        return [
+            {
+                **head,
+                "metric": name,
+                "value": float(value),
+                "main": name == self.main_metric,
+                "higher_is_better": self.higher_is_better.get(name),
+                **counts,
+            }
+            for name, value in self.metrics.items()
+        ]
+
+    def to_frame(self) -> pandas.DataFrame:
+        """The metrics as a long DataFrame, one row per metric (the ``reports`` extra: pandas)."""
+        import pandas
+
+        return pandas.DataFrame(self.metric_rows(), columns=list(METRIC_COLUMNS))
+
+    def samples_frame(self) -> pandas.DataFrame:
+        """The per-sample stats as a DataFrame, one row per sample (id, group, status, hashes, the task's stats)."""
+        import pandas
+
+        return pandas.DataFrame(self.samples)
+
+
+METRIC_COLUMNS = (
+    "task", "split", "model", "variant", "seed", "metric", "value", "main", "higher_is_better", "n_samples",
+    "n_missing", "n_unparsed",
+)  # fmt: skip
+
 
 def write_result(result: RunResult, path: str | Path) -> None:
     """Write the per-sample JSONL first and the JSON last, each atomically: the JSON's presence means done."""
@@ -86,13 +130,7 @@ def read_result(path: str | Path, with_samples: bool = True) -> RunResult:
         samples_path = path.parent / samples_file
         if not samples_path.is_file():
             raise CrabEvalError(f"per-sample stats file {samples_file!r} not found beside the result", path)
-        with samples_path.open(encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        samples.append(json.loads(line))
-                    except ValueError as exc:
-                        raise CrabEvalError(f"malformed JSON ({exc})", samples_path, line_no) from None
+        samples.extend(row for _, row in read_json_lines(samples_path))
         if len(samples) != data["n_samples"]:
             raise CrabEvalError(
                 f"{samples_file} has {len(samples)} rows but the result says n_samples={data['n_samples']}", path

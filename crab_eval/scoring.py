@@ -8,6 +8,7 @@ numbers ``score`` gives (the split, not the task instance, carries what parsing 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +57,19 @@ def score(
     split: str,
     predictions_path: str | Path,
     allow_extra: bool = False,
-    run: dict[str, Any] | None = None,
+    run: Mapping[str, Any] | None = None,
     extract: str = "strict",
     client: dict[str, Any] | None = None,
+    loaded: Split | None = None,
 ) -> RunResult:
     """Score ``predictions_path``; text lines are read with the extraction tier ``extract`` (recorded in the
-    provenance, with ``client``: what a conversion from a client's output did, crab_eval/clients)."""
+    provenance, with ``client``: what a conversion from a client's output did, crab_eval/clients). ``loaded`` is
+    the split when the caller read it already: a part of the split, as ``crab-eval evaluate --limit`` scores, is
+    then the scored set."""
     start = time.perf_counter()
     task = get_task(task_id)
     data_dir = Path(data_dir)
-    samples = load_split(task, data_dir, split)
+    samples = loaded if loaded is not None else load_split(task, data_dir, split)
     preds = read_predictions(predictions_path, task, samples, allow_extra=allow_extra, extract=extract)
     rows = score_predictions(task, samples, preds)
     metrics = task.aggregate(rows)

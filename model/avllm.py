@@ -166,20 +166,23 @@ class AVLLM(nn.Module):
 
     # ---- inference --------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, batch: dict[str, torch.Tensor], max_new_tokens: int, tokenizer: Any) -> dict[str, Any]:
-        """Greedy decoding from left-padded prompts. Returns new token ids and, for later mask decoding, media."""
+    def generate(
+        self, batch: dict[str, torch.Tensor], max_new_tokens: int, tokenizer: Any, **generate_kwargs: Any
+    ) -> dict[str, Any]:
+        """Decoding from left-padded prompts (greedy unless ``generate_kwargs`` say otherwise: they go to the
+        backbone's ``generate``). Returns new token ids and, for later mask decoding, media."""
         media = self.encode_media(batch["audio"], batch["frames"])
         embeds = self.embed(batch["input_ids"], media)
         self._set_routing(batch, record=False)
         self.routing.token_mask = None
+        settings = {"do_sample": False, "num_beams": 1, **generate_kwargs}
         generated = self.backbone.generate(
             inputs_embeds=embeds,
             attention_mask=batch["attention_mask"],
             max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
+            **settings,
         )
         return {"ids": generated, "media": media, "embeds": embeds}
 

@@ -23,11 +23,73 @@ from crab_eval.model.data import Collator, ExampleBuilder, FeatureFn, TaskData, 
 from crab_eval.model.mask_head import frame_indices, masks_to_rles
 from crab_eval.registry import get_task
 from crab_eval.scoring import load_split
+from crab_eval.tasks.base import Split
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class Predictor:
+    """A loaded checkpoint that answers samples: ``rows(task, split, samples)`` gives the prediction file's lines.
+    ``crab-eval predict`` and the ``crab-av`` model of ``crab-eval evaluate`` both run through it."""
+
+    def __init__(self, checkpoint: str | Path, device: str | None = None, features: FeatureFn | None = None) -> None:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.model, self.tokenizer, self.config = load_for_inference(checkpoint)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device)
+        self.features = features or default_features(self.config.train.feature_cache, self.config.train.features)
+
+    def task_index(self, task_id: str) -> int:
+        """The task's index for the adapters' routing; a task the model never trained on runs as task 0 (adapters
+        without a task gate), while MoE-LoRA needs its task embedding."""
+        config = self.config
+        if task_id in config.task_ids:
+            return config.task_ids.index(task_id)
+        if config.adapter.kind == "moelora":
+            raise CrabEvalError(f"MoE-LoRA model was not trained on {task_id!r} (tasks: {', '.join(config.task_ids)})")
+        return 0
+
+    @torch.no_grad()
+    def rows(
+        self,
+        task: Any,
+        split: Split,
+        samples: Sequence[Any],
+        batch_size: int = 8,
+        max_new_tokens: int = 64,
+        progress: Any = None,
+        **generate_kwargs: Any,
+    ) -> list[dict[str, Any]]:
+        """One prediction line per sample of ``samples`` (samples of ``split``); ``progress(n)`` after each batch."""
+        model, tokenizer = self.model, self.tokenizer
+        task_index = self.task_index(task.id)
+        builder = ExampleBuilder([TaskData(task, split)], self.features, self.config.model.mask_train_size)
+        collator: Collator | None = None
+        # Work items: one per sample, or one per annotated frame where the task asks frame by frame (AVSBench).
+        items = [(s, k) for s in samples for k in (range(len(frame_targets(task, s) or [])) or [None])]
+        results: dict[str, list[tuple[int | None, Any]]] = {s.id: [] for s in samples}
+        for chunk in _chunks(items, batch_size):
+            examples = [builder.build(task_index, task, split.data_dir, s, False, k) for s, k in chunk]
+            if collator is None:
+                n = model.n_media_tokens(examples[0].frames.shape[0])
+                collator = Collator(tokenizer, n, n, self.config.train.max_length)
+            batch = {key: v.to(self.device) for key, v in collator.prompt_batch(examples).items()}
+            gen = model.generate(batch, max_new_tokens, tokenizer, **generate_kwargs)
+            texts = tokenizer.batch_decode(gen["ids"], skip_special_tokens=True)
+            if task.text_predictions:
+                outputs: list[Any] = texts
+            else:
+                outputs = _mask_outputs(model, task, chunk, batch, gen, texts, tokenizer)
+            for (s, k), output in zip(chunk, outputs, strict=True):
+                results[s.id].append((k, output))
+            if progress is not None:
+                progress(len(chunk))
+        return [_row(task, s, results[s.id]) for s in samples]
 
 
 def predict(
@@ -45,48 +107,14 @@ def predict(
 ) -> int:
     """Write predictions for every sample of the split (or the first ``limit``); returns the number written."""
     from tqdm.auto import tqdm
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
-    model, tokenizer, config = load_for_inference(checkpoint)
+    predictor = Predictor(checkpoint, device, features)
     task = get_task(task_id)
-    data_dir = Path(data_dir)
-    loaded = load_split(task, data_dir, split)[:limit]
-    samples = loaded.samples
-    # A task the model never trained on still runs (adapters without a task gate); MoE-LoRA needs its embedding.
-    if task_id in config.task_ids:
-        task_index = config.task_ids.index(task_id)
-    elif config.adapter.kind == "moelora":
-        raise CrabEvalError(f"MoE-LoRA model was not trained on {task_id!r} (tasks: {', '.join(config.task_ids)})")
-    else:
-        task_index = 0
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(dev)
-    features = features or default_features(config.train.feature_cache, config.train.features)
-    builder = ExampleBuilder([TaskData(task, loaded)], features, config.model.mask_train_size)
-    collator: Collator | None = None
-    # Work items: one per sample, or one per annotated frame where the task asks frame by frame (AVSBench).
-    items = [(s, k) for s in samples for k in (range(len(frame_targets(task, s) or [])) or [None])]
-    results: dict[str, list[tuple[int | None, Any]]] = {s.id: [] for s in samples}
-    bar = tqdm(total=len(items), disable=not progress, desc=f"predict {task_id}")
-    for chunk in _chunks(items, batch_size):
-        examples = [builder.build(task_index, task, data_dir, s, False, k) for s, k in chunk]
-        if collator is None:
-            n = model.n_media_tokens(examples[0].frames.shape[0])
-            collator = Collator(tokenizer, n, n, config.train.max_length)
-        batch = {key: v.to(dev) for key, v in collator.prompt_batch(examples).items()}
-        gen = model.generate(batch, max_new_tokens, tokenizer)
-        texts = tokenizer.batch_decode(gen["ids"], skip_special_tokens=True)
-        if task.text_predictions:
-            for (s, k), text in zip(chunk, texts, strict=True):
-                results[s.id].append((k, text))
-        else:
-            outputs = _mask_outputs(model, task, chunk, batch, gen, texts, tokenizer)
-            for (s, k), output in zip(chunk, outputs, strict=True):
-                results[s.id].append((k, output))
-        bar.update(len(chunk))
+    loaded = load_split(task, Path(data_dir), split)[:limit]
+    n_items = sum(len(frame_targets(task, s) or [None]) for s in loaded)
+    bar = tqdm(total=n_items, disable=not progress, desc=f"predict {task_id}")
+    rows = predictor.rows(task, loaded, loaded.samples, batch_size, max_new_tokens, progress=bar.update)
     bar.close()
-    rows = [_row(task, s, results[s.id]) for s in samples]
     with atomic_open(out) as handle:
         for row in rows:
             handle.write(json.dumps(row, allow_nan=False) + "\n")

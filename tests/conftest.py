@@ -64,3 +64,31 @@ def model_toy_tasks() -> Iterator[None]:
         TASKS.register(toy_task.ToyTask)
         TASKS.register(toy_mask_task())
         yield
+
+
+# SynthAV task id -> the folder the suite writes it to; evaluate reads DATA_ROOT/<task id>/.
+SYNTH_FOLDERS = {"ave": "AVE_Dataset", "avvp": "LLP", "music_avqa": "MUSIC-AVQA", "s4": "AVSBench/Single-source"}
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny SynthAV suite (seed 3: 4 test clips per task, real media) as a data root: ROOT/<task id>/."""
+    from crab_eval.synth.suite import build
+
+    suite = tmp_path_factory.mktemp("synth_suite")
+    build(suite, seed=3, size="tiny", tasks=tuple(SYNTH_FOLDERS))
+    root = tmp_path_factory.mktemp("synth_root")
+    for task, folder in SYNTH_FOLDERS.items():
+        (root / task).symlink_to(suite / folder, target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny matrices: one thread is faster, and far faster on a busy machine (no oversubscription)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
