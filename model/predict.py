@@ -72,8 +72,7 @@ def predict(
     for chunk in _chunks(items, batch_size):
         examples = [builder.build(task_index, task, data_dir, s, False, k) for s, k in chunk]
         if collator is None:
-            n = model.n_media_tokens(examples[0].frames.shape[0])
-            collator = Collator(tokenizer, n, n, config.train.max_length)
+            collator = model.collator(tokenizer, examples[0], config.train.max_length)
         batch = {key: v.to(dev) for key, v in collator.prompt_batch(examples).items()}
         gen = model.generate(batch, max_new_tokens, tokenizer)
         texts = tokenizer.batch_decode(gen["ids"], skip_special_tokens=True)
