@@ -1,5 +1,11 @@
 """Training-step time and peak memory of LoRA, I-LoRA (N = 3) and MoE-LoRA at equal rank.
 
+Sizes: ``tiny`` and ``larger`` are the built-in AV-LLM (tiny Llama, built-in encoders); ``crab`` and ``crabplus``
+are the two recipes on tiny random checkpoints of their real architectures (crab_eval.model.tiny_checkpoints):
+Crab = Llama + tokenizer with Crab's tokens + 24-layer CLIP (hidden states 14, 22, 23) + AST over the clip +
+Q-Former projectors; Crab+ = the Qwen2.5-Omni thinker (audio tower, vision tower, language model), adapters on the
+language layers. Their batches come from the models' own collators (prompt + answer, 10 segments of media).
+
 Step times: the three adapters' models live in one process and their steps are interleaved (round robin), so that
 the load of a shared machine hits them alike; the median is reported. Peak memory: each (size, adapter) in its own
 subprocess; on CUDA the allocator's peak, on the CPU the growth of peak RSS over the steps (activations, gradients,
@@ -9,6 +15,7 @@ it measures, never fails.
 
     .venv/bin/python benchmarks/bench_train.py                 # tiny and larger configs
     .venv/bin/python benchmarks/bench_train.py --sizes tiny --steps 20 --threads 2
+    .venv/bin/python benchmarks/bench_train.py --sizes crab,crabplus --threads 1
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ SIZES = {
         "answer": 32,
     },
 }
+RECIPES = {"crab": {"batch": 4, "prompt": 96, "answer": 24}, "crabplus": {"batch": 4, "prompt": 96, "answer": 24}}
 ADAPTERS = {  # equal rank r = 12 (divisible by 3 experts, as MoE-LoRA requires)
     "lora": {"kind": "lora", "r": 12, "alpha": 24.0, "heads": 1},
     "ilora": {"kind": "ilora", "r": 12, "alpha": 24.0, "heads": 3},
@@ -53,22 +61,83 @@ ADAPTERS = {  # equal rank r = 12 (divisible by 3 experts, as MoE-LoRA requires)
 }
 
 
+def recipe_model(size: str, adapter: str, folder: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of a recipe on tiny random checkpoints written to ``folder``."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2_5OmniThinkerForConditionalGeneration
+
+    from crab_eval.model import tiny_checkpoints as tiny
+    from crab_eval.model.avllm import AVLLM
+    from crab_eval.model.config import AdapterConfig, EncoderConfig, ModelConfig, OmniConfig
+    from crab_eval.model.omni import OmniAVLLM
+    from crab_eval.model.tokenizer import extend_tokenizer, load_tokenizer
+
+    spec = AdapterConfig(**ADAPTERS[adapter], dropout=0.05)
+    torch.manual_seed(0)
+    if size == "crabplus":
+        path = str(tiny.qwen_omni_checkpoint(f"{folder}/omni", mels=64))
+        cfg = ModelConfig(arch="qwen2_5_omni", backbone=path, omni=OmniConfig(image_size=32))
+        thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path)
+        tok = load_tokenizer(path)
+        return OmniAVLLM(cfg, spec, thinker, tok, ["a", "b"]), tok
+    llama = str(tiny.llama_checkpoint(f"{folder}/llama"))
+    clip = str(tiny.clip_checkpoint(f"{folder}/clip", image_size=32))
+    ast = str(tiny.ast_checkpoint(f"{folder}/ast", mels=64, max_length=320))
+    tok = extend_tokenizer(load_tokenizer(llama), 6)
+    backbone = AutoModelForCausalLM.from_pretrained(llama)
+    backbone.resize_token_embeddings(len(tok))
+    cfg = ModelConfig(
+        backbone=llama,
+        train_embeddings=True,
+        visual_encoder=EncoderConfig(type="hf", path=clip, hidden_layers=[14, 22, 23], image_size=32),
+        audio_encoder=EncoderConfig(type="hf", path=ast, window="clip"),
+        queries=4,
+        projector_dim=32,
+    )
+    return AVLLM(cfg, spec, backbone, tok, ["a", "b"]), tok
+
+
+def recipe_batch(model: Any, tok: Any, spec: dict, generator: Any) -> dict:
+    """A training batch from the model's own collator: Crab's prompt + words, an answer, 10 segments of media
+    (crab_eval.media's default log-mel slice and frame size)."""
+    import torch
+
+    from crab_eval.model.data import Example
+    from crab_eval.tasks.base import CRAB_PREFIX
+
+    words = ("the", "dog", "barks", "at", "a", "red", "car", "near", "an", "old", "church", "bell", "while", "music")
+    examples = []
+    for i in range(spec["batch"]):
+        prompt = " ".join(words[(i + k) % len(words)] for k in range(spec["prompt"]))
+        answer = " ".join(words[(i * 3 + k) % len(words)] for k in range(spec["answer"]))
+        audio = torch.randn(10, 64, 32, generator=generator)
+        frames = torch.rand(10, 3, 64, 64, generator=generator)
+        examples.append(Example(i % 2, None, None, CRAB_PREFIX + prompt, answer, audio, frames))
+    return model.collator(tok, examples[0], 8192).train_batch(examples)
+
+
 def build_case(size: str, adapter: str) -> tuple[Any, Any, dict]:
     """(step function, device, info) for one (size, adapter): the model, a synthetic batch and AdamW."""
+    import tempfile
+
     import torch
 
     from crab_eval.model.avllm import AVLLM, tiny_llama
     from crab_eval.model.config import AdapterConfig, ModelConfig
     from crab_eval.model.tokenizer import build_tokenizer
 
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if size in RECIPES:
+        with tempfile.TemporaryDirectory() as folder:
+            model, tok = recipe_model(size, adapter, folder)
+            g = torch.Generator().manual_seed(0)
+            return _case(model, recipe_batch(model, tok, RECIPES[size], g), device)
     spec = SIZES[size]
     cfg = ModelConfig(**{k: spec[k] for k in ("hidden_size", "intermediate_size", "layers", "heads", "kv_heads")})
     cfg.projector_dim = min(256, spec["hidden_size"])
     tok = build_tokenizer(["the answer is a dog"], 512, cfg.mask_tokens)
     torch.manual_seed(0)
     model = AVLLM(cfg, AdapterConfig(**ADAPTERS[adapter], dropout=0.05), tiny_llama(cfg, tok), tok, ["a", "b"])
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).train()
     b, segments = spec["batch"], 10
     n_media = model.n_media_tokens(segments)
     g = torch.Generator().manual_seed(0)
@@ -86,10 +155,20 @@ def build_case(size: str, adapter: str) -> tuple[Any, Any, dict]:
         "audio": torch.randn(b, segments, 64, 32, generator=g),  # crab_eval.media's default log-mel slice
         "frames": torch.rand(b, segments, 3, 64, 64, generator=g),  # and frame size
     }
+    return _case(model, batch, device)
+
+
+def _case(model: Any, batch: dict, device: Any) -> tuple[Any, Any, dict]:
+    import torch
+
+    model.to(device).train()
     batch = {k: v.to(device) for k, v in batch.items()}
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
-    adapter_params = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "backbone" in n)
+    in_llm = ("backbone.", "thinker.model.language_model.")  # adapters live in the language model
+    adapter_params = sum(
+        p.numel() for n, p in model.named_parameters() if p.requires_grad and n.startswith(in_llm) and "embed" not in n
+    )
 
     def step() -> None:
         out = model(batch)
@@ -99,7 +178,8 @@ def build_case(size: str, adapter: str) -> tuple[Any, Any, dict]:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    return step, device, {"adapter_params": adapter_params, "seq_len": int(ids.shape[1]), "device": device.type}
+    seq_len = int(batch["input_ids"].shape[1])
+    return step, device, {"adapter_params": adapter_params, "seq_len": seq_len, "device": device.type}
 
 
 def time_round_robin(size: str, adapters: list[str], steps: int, warmup: int) -> dict[str, dict]:

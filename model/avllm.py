@@ -15,7 +15,7 @@ from torch import nn
 
 from crab_eval.model.adapters import RoutingContext, apply_adapters
 from crab_eval.model.config import ModelConfig
-from crab_eval.model.data import IGNORE
+from crab_eval.model.data import IGNORE, Collator, Example
 from crab_eval.model.encoders import QFormerProjector, build_encoder
 from crab_eval.model.mask_head import MaskDecoder, mask_image_encoder, mask_loss
 from crab_eval.model.tokenizer import AUDIO, VIDEO, token_id
@@ -39,6 +39,27 @@ def tiny_llama(cfg: ModelConfig, tokenizer: Any) -> Any:
         eos_token_id=tokenizer.eos_token_id,
     )
     return LlamaForCausalLM(config)
+
+
+def answer_loss(hidden: torch.Tensor, labels: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
+    """Per-sample LM loss [B]: mean cross-entropy over the sample's target tokens. Logits are computed only where a
+    label follows (memory scales with the answers, not the prompts and media)."""
+    shifted = labels[:, 1:]
+    keep = shifted != IGNORE
+    logits = lm_head(hidden[:, :-1][keep])
+    token_loss = F.cross_entropy(logits.float(), shifted[keep], reduction="none")
+    rows = keep.nonzero()[:, 0]
+    lm = torch.zeros(labels.shape[0], device=hidden.device).index_add(0, rows, token_loss)
+    return lm / keep.sum(1).clamp_min(1)
+
+
+def enable_checkpointing(model: Any) -> None:
+    """Recompute a transformers model's layer activations in backward (non-reentrant: frozen inputs are fine)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 class AVLLM(nn.Module):
@@ -78,6 +99,14 @@ class AVLLM(nn.Module):
     def n_media_tokens(self, segments: int) -> int:
         return segments * self.cfg.queries
 
+    def collator(self, tokenizer: Any, example: Example, max_length: int) -> Collator:
+        """The batch maker of this model: each placeholder becomes segments x queries embedding slots."""
+        n = self.n_media_tokens(example.frames.shape[0])
+        return Collator(tokenizer, n, n, max_length)
+
+    def enable_gradient_checkpointing(self) -> None:
+        enable_checkpointing(self.backbone)
+
     def encode_media(self, audio: torch.Tensor, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         a, v = self.audio_encoder(audio), self.visual_encoder(frames)
         return {
@@ -115,16 +144,8 @@ class AVLLM(nn.Module):
             ).last_hidden_state
         finally:
             self.routing.record = False
-        labels = batch["labels"]
-        # Logits only where a label follows: the target tokens (memory scales with answers, not prompts).
-        shifted = labels[:, 1:]
-        keep = shifted != IGNORE
-        logits = self.backbone.get_output_embeddings()(hidden[:, :-1][keep])
-        token_loss = F.cross_entropy(logits.float(), shifted[keep], reduction="none")
-        rows = keep.nonzero()[:, 0]
-        b = labels.shape[0]
-        lm = torch.zeros(b, device=hidden.device).index_add(0, rows, token_loss)
-        lm = lm / keep.sum(1).clamp_min(1)
+        lm = answer_loss(hidden, batch["labels"], self.backbone.get_output_embeddings())
+        b = lm.shape[0]
         sample_loss = lm
         out = {"lm_loss": lm}
         if "mask_targets" in batch:

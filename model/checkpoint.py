@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import torch
 import yaml
@@ -23,6 +23,12 @@ from crab_eval.model.config import RunConfig, config_from_dict, config_to_dict
 from crab_eval.model.tokenizer import build_tokenizer, extend_tokenizer, load_tokenizer
 
 WEIGHTS = "trainable.safetensors"
+DEEPSPEED = "deepspeed"  # under DeepSpeed: the engine's checkpoint (its optimizer partitions) in this subfolder
+DEEPSPEED_TAG = "zero"
+if TYPE_CHECKING:
+    from crab_eval.model.omni import OmniAVLLM
+
+    Model: TypeAlias = AVLLM | OmniAVLLM  # what build_model makes: the same training and inference interface
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -52,7 +58,9 @@ def prepare_tokenizer(config: RunConfig, run_dir: Path, corpus: Callable[[], Ite
     if not is_main or (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file():
         return
     m = config.model
-    if m.backbone:
+    if m.arch == "qwen2_5_omni":
+        tok = load_tokenizer(m.backbone)  # its own media markers; answer tags stay text (no new embedding rows)
+    elif m.backbone:
         tok = extend_tokenizer(load_tokenizer(m.backbone), m.mask_tokens)
     else:
         tok = build_tokenizer(corpus(), m.vocab_size, m.mask_tokens)
@@ -69,27 +77,46 @@ def prepare_backbone(config: RunConfig, run_dir: Path, tokenizer: Any, is_main: 
 
 
 def load_backbone(config: RunConfig, run_dir: Path, tokenizer: Any) -> Any:
-    from transformers import AutoModelForCausalLM
+    """The causal LM (or, for qwen2_5_omni, the thinker read from a full Qwen2.5-Omni checkpoint or a thinker-only
+    one), in ``model.dtype``; embeddings grown to the tokenizer if tokens were added."""
+    import transformers
 
     path = config.model.backbone or str(run_dir / "backbone")
-    backbone: Any = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+    loader: Any = transformers.AutoModelForCausalLM
+    if config.model.arch == "qwen2_5_omni":
+        loader = transformers.Qwen2_5OmniThinkerForConditionalGeneration
+    dtype = getattr(torch, config.model.dtype)
+    backbone: Any = loader.from_pretrained(path, local_files_only=True, dtype=dtype)
     if backbone.get_input_embeddings().weight.shape[0] < len(tokenizer):
+        torch.manual_seed(config.seed)  # the new rows are drawn at random: the same on every process and session
         # New rows for Crab's tokens: trained (and saved with the adapters), since they start random.
         backbone.resize_token_embeddings(len(tokenizer))
         config.model.train_embeddings = True
     return backbone
 
 
-def build_model(config: RunConfig, run_dir: Path, tokenizer: Any) -> AVLLM:
+def build_model(config: RunConfig, run_dir: Path, tokenizer: Any) -> Model:
     """The run's model with freshly initialised trainable parts (seeded: identical on every process)."""
     backbone = load_backbone(config, run_dir, tokenizer)
     torch.manual_seed(config.seed + 1)
-    model = AVLLM(config.model, config.adapter, backbone, tokenizer, config.task_ids)
+    model: Model
+    if config.model.arch == "qwen2_5_omni":
+        from crab_eval.model.omni import OmniAVLLM
+        from crab_eval.registry import get_task
+
+        masks = [t for t in config.task_ids if not get_task(t).text_predictions]
+        if masks:
+            raise CrabEvalError(
+                f"model.arch qwen2_5_omni has no mask head (Crab+ segments with SAM2): remove {', '.join(masks)}"
+            )
+        model = OmniAVLLM(config.model, config.adapter, backbone, tokenizer, config.task_ids)
+    else:
+        model = AVLLM(config.model, config.adapter, backbone, tokenizer, config.task_ids)
     model.mask_loss_weight = config.train.mask_loss_weight
     return model
 
 
-def save_trainable(model: AVLLM, path: Path) -> None:
+def save_trainable(model: Model, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().float().cpu().contiguous() for k, v in model.trainable_state().items()}
@@ -99,7 +126,7 @@ def save_trainable(model: AVLLM, path: Path) -> None:
     tmp.replace(path)
 
 
-def load_trainable(model: AVLLM, path: Path) -> None:
+def load_trainable(model: Model, path: Path) -> None:
     from safetensors.torch import load_file
 
     state = load_file(str(path))
@@ -116,11 +143,12 @@ def load_trainable(model: AVLLM, path: Path) -> None:
             params[name].copy_(value.to(params[name].dtype))
 
 
-def save_checkpoint(model: AVLLM, optimizer: Any, scheduler: Any, step: int, run_dir: Path) -> Path:
+def save_checkpoint(model: Model, optimizer: Any, scheduler: Any, step: int, run_dir: Path) -> Path:
     folder = checkpoint_dir(run_dir, step)
     folder.mkdir(parents=True, exist_ok=True)
     save_trainable(model, folder / WEIGHTS)
-    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+    if optimizer is not None:  # None under DeepSpeed: its engine saved the optimizer state beside
+        torch.save(optimizer.state_dict(), folder / "optimizer.pt")
     torch.save(scheduler.state_dict(), folder / "scheduler.pt")
     # state.json last: its presence marks a complete checkpoint.
     with atomic_open(folder / "state.json") as handle:
@@ -141,7 +169,7 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     raise CrabEvalError(f"not a run folder or checkpoint: {path}")
 
 
-def load_for_inference(path: str | Path) -> tuple[AVLLM, Any, RunConfig]:
+def load_for_inference(path: str | Path) -> tuple[Model, Any, RunConfig]:
     run_dir, ckpt = resolve_checkpoint(path)
     config = read_run_config(run_dir)
     tokenizer = load_tokenizer(run_dir / "tokenizer")

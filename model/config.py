@@ -15,6 +15,7 @@ import yaml
 from crab_eval.errors import CrabEvalError
 
 ADAPTER_KINDS = ("lora", "ilora", "moelora", "none")
+ARCHES = ("avllm", "qwen2_5_omni")
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -28,12 +29,32 @@ class EncoderConfig:
     hidden_layers: list[int] = field(default_factory=lambda: [-1])  # hf: hidden states concatenated (Crab: 14,22,23)
     image_size: int = 224  # hf visual: frames are resized to this side
     time_major: bool = False  # hf audio: the model wants [time, mels] instead of [mels, time]
+    # hf audio: "segment" feeds each 1-s slice on its own; "clip" joins them and runs the model once (AST, whose
+    # input length is fixed at ~10 s), giving each segment the tokens of its second
+    window: str = "segment"
     train: bool | None = None  # None: builtin trains, hf is frozen
 
 
 @dataclass
+class OmniConfig:
+    """Settings of the ``qwen2_5_omni`` architecture (Crab+): its own towers read the segments' frames and audio."""
+
+    image_size: int = 224  # frames are resized to this side (Crab+: 224); a multiple of patch x merge size
+    seconds_per_segment: float = 1.0  # time between frames, for the temporal rotary positions (Crab: 10 x 1 s)
+    system_prompt: str = (
+        "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving auditory "
+        "and visual inputs, as well as generating text and speech."
+    )
+    train_towers: bool = False  # also train the audio and vision towers (Crab+ freezes them)
+
+
+@dataclass
 class ModelConfig:
+    # "avllm": encoders -> Q-Former projectors -> a causal LM (Crab); "qwen2_5_omni": a Qwen2.5-Omni checkpoint's
+    # thinker with its own audio and vision towers (Crab+), adapters on its language layers; needs ``backbone``
+    arch: str = "avllm"
     backbone: str | None = None  # local causal-LM checkpoint; None builds the tiny Llama below
+    dtype: str = "float32"  # the backbone's weights as loaded: float32 (Crab trains in fp32), bfloat16 (Crab+), float16
     hidden_size: int = 64
     intermediate_size: int = 128
     layers: int = 2
@@ -53,6 +74,7 @@ class ModelConfig:
     # The mask decoder's own image encoder (LISA's design: a segmentation backbone beside the LLM's vision tower),
     # a small conv stem at 1/4 resolution; 0 reads the LLM-side visual encoder's feature map instead.
     mask_image_dim: int = 0
+    omni: OmniConfig = field(default_factory=OmniConfig)
 
 
 @dataclass
@@ -76,6 +98,10 @@ class TrainConfig:
     schedule: str = "cosine"
     max_grad_norm: float = 1.0
     mixed_precision: str = "auto"  # auto | no | fp16 | bf16
+    # Micro-batches per step: each process runs batch_size / (processes x grad_accum) examples at a time and
+    # steps once per global batch (Crab: 256 = 8 GPUs x 4 x 8 accumulation steps)
+    grad_accum: int = 1
+    gradient_checkpointing: bool = False  # recompute the backbone's activations in backward (Crab, Crab+: on)
     checkpoint_every: int = 100
     log_every: int = 1
     router_log_every: int = 10
@@ -130,6 +156,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     sections = {
         (ModelConfig, "audio_encoder"): EncoderConfig,
         (ModelConfig, "visual_encoder"): EncoderConfig,
+        (ModelConfig, "omni"): OmniConfig,
         (RunConfig, "model"): ModelConfig,
         (RunConfig, "adapter"): AdapterConfig,
         (RunConfig, "train"): TrainConfig,
@@ -216,8 +243,16 @@ def validate(config: RunConfig) -> None:
         raise CrabEvalError(f"config: moelora needs adapter.r ({a.r}) divisible by adapter.heads ({a.heads})")
     if a.heads < 1 or a.r < 1:
         raise CrabEvalError("config: adapter.r and adapter.heads must be >= 1")
-    if t.steps < 1 or t.batch_size < 1:
-        raise CrabEvalError("config: train.steps and train.batch_size must be >= 1")
+    if t.steps < 1 or t.batch_size < 1 or t.grad_accum < 1:
+        raise CrabEvalError("config: train.steps, train.batch_size and train.grad_accum must be >= 1")
+    if t.batch_size % t.grad_accum:
+        raise CrabEvalError(f"config: train.batch_size {t.batch_size} does not split into {t.grad_accum} micro-batches")
+    if m.dtype not in ("float32", "bfloat16", "float16"):
+        raise CrabEvalError(f"config: model.dtype must be float32, bfloat16 or float16, got {m.dtype!r}")
+    if m.arch not in ARCHES:
+        raise CrabEvalError(f"config: model.arch must be one of {', '.join(ARCHES)}, got {m.arch!r}")
+    if m.arch == "qwen2_5_omni" and not m.backbone:
+        raise CrabEvalError("config: model.arch qwen2_5_omni needs model.backbone (a local Qwen2.5-Omni checkpoint)")
     bad = set(t.affinity_kinds) - {"grad_cosine", "lookahead"}
     if bad:
         raise CrabEvalError(f"config: unknown affinity kind(s) {sorted(bad)}")
@@ -234,3 +269,7 @@ def validate(config: RunConfig) -> None:
             raise CrabEvalError(f"config: encoder type must be builtin or hf, got {enc.type!r}")
         if enc.type == "hf" and not enc.path:
             raise CrabEvalError("config: an hf encoder needs a local path")
+    if m.audio_encoder.window not in ("segment", "clip") or m.visual_encoder.window != "segment":
+        raise CrabEvalError("config: model.audio_encoder.window must be segment or clip (visual: segment)")
+    if m.audio_encoder.window == "clip" and m.audio_encoder.type != "hf":
+        raise CrabEvalError("config: model.audio_encoder.window clip needs type hf (an AST checkpoint)")

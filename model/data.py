@@ -179,26 +179,40 @@ class ExampleBuilder:
 
 
 class Collator:
-    """Examples -> padded tensors. Each ``<video>``/``<audio>`` placeholder becomes ``n_media`` copies of itself,
-    later overwritten by the projected query embeddings. Loss only on the target tokens (and the closing EOS)."""
+    """Examples -> padded tensors. Each video/audio placeholder becomes ``n_video``/``n_audio`` copies of itself,
+    later overwritten by the media embeddings. Loss only on the target tokens (and the closing EOS).
 
-    def __init__(self, tokenizer: Any, n_video: int, n_audio: int, max_length: int) -> None:
+    ``placeholders`` are the model's (video, audio) tokens and ``prompt_format`` maps the task's prompt to the
+    model's prompt (both: Crab's own by default; the Qwen2.5-Omni recipe uses its chat layout and markers)."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        n_video: int,
+        n_audio: int,
+        max_length: int,
+        placeholders: tuple[str, str] = (VIDEO, AUDIO),
+        prompt_format: Callable[[str], str] | None = None,
+    ) -> None:
         self.tok, self.max_length = tokenizer, max_length
-        self.video_id, self.audio_id = token_id(tokenizer, VIDEO), token_id(tokenizer, AUDIO)
+        self.placeholders, self.prompt_format = placeholders, prompt_format
+        self.video_id, self.audio_id = (token_id(tokenizer, t) for t in placeholders)
         self.n_video, self.n_audio = n_video, n_audio
         self.pad_id = tokenizer.pad_token_id
         self.bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
         self.eos_id = tokenizer.eos_token_id
 
     def _prompt_ids(self, examples: Sequence[Example]) -> list[torch.Tensor]:
-        encoded = self.tok([e.prompt for e in examples], add_special_tokens=False)["input_ids"]
+        texts = [self.prompt_format(e.prompt) if self.prompt_format else e.prompt for e in examples]
+        encoded = self.tok(texts, add_special_tokens=False)["input_ids"]
         out = []
         for ex, ids in zip(examples, encoded, strict=True):
             t = torch.tensor(self.bos + list(ids), dtype=torch.long)
             nv, na = int((t == self.video_id).sum()), int((t == self.audio_id).sum())
             if nv != 1 or na != 1:
+                video, audio = self.placeholders
                 raise CrabEvalError(
-                    f"task {ex.task.id}: a prompt needs exactly one {VIDEO} and one {AUDIO}, got {nv} and {na}"
+                    f"task {ex.task.id}: a prompt needs exactly one {video} and one {audio}, got {nv} and {na}"
                 )
             repeats = torch.ones_like(t)
             repeats[t == self.video_id] = self.n_video

@@ -81,7 +81,21 @@ def _encoder_stack(dim: int, layers: int) -> nn.Module:
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
-class HFVisualEncoder(nn.Module):
+class _Frozen(nn.Module):
+    """A checkpoint's encoder: while frozen it stays in eval mode (no dropout, fixed statistics), as Crab keeps its
+    CLIP and BEATs towers, whatever mode the model around it is in."""
+
+    model: Any  # the checkpoint's transformers model
+    frozen = True
+
+    def train(self, mode: bool = True) -> _Frozen:
+        super().train(mode)
+        if self.frozen:
+            self.model.eval()
+        return self
+
+
+class HFVisualEncoder(_Frozen):
     """A local Hugging Face vision checkpoint (e.g. CLIP): chosen hidden layers concatenated, CLS dropped."""
 
     mean: torch.Tensor
@@ -118,8 +132,8 @@ class HFVisualEncoder(nn.Module):
         return {"tokens": tokens, "pooled": tokens.mean(2), "map": fmap}
 
 
-class HFAudioEncoder(nn.Module):
-    """A local Hugging Face audio checkpoint fed the log-mel slices under its own input name."""
+class HFAudioEncoder(_Frozen):
+    """A local Hugging Face audio checkpoint fed the log-mel slices (one per segment) under its own input name."""
 
     def __init__(self, path: str, hidden_layers: list[int], time_major: bool) -> None:
         super().__init__()
@@ -140,6 +154,60 @@ class HFAudioEncoder(nn.Module):
         return {"tokens": tokens, "pooled": tokens.mean(2)}
 
 
+class ASTClipEncoder(_Frozen):
+    """An Audio Spectrogram Transformer checkpoint run once over the whole clip (``window: clip``).
+
+    AST's position embeddings fix its input to ``max_length`` frames (1024 = 10.24 s for the AudioSet checkpoints),
+    so the segments' log-mel slices are joined along time into one clip, cut or padded to ``max_length`` (padding
+    with what the checkpoint's feature extractor pads with: zero fbank, normalised), and encoded once: 10 s of
+    audio cost one pass instead of ten padded 1-s passes. Its patch tokens form a (frequency x time) grid; the time
+    columns over real frames are average-pooled to ``segments x k`` columns (k = real columns // segments), so
+    segment s gets the ``frequency rows x k`` tokens of its second.
+    """
+
+    PREFIX = 2  # AST's [CLS] and distillation tokens
+
+    def __init__(self, path: str, hidden_layers: list[int]) -> None:
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        if config.model_type != "audio-spectrogram-transformer":
+            raise ValueError(f"audio_encoder.window 'clip' needs an AST checkpoint, {path} is {config.model_type!r}")
+        self.model = AutoModel.from_pretrained(path, local_files_only=True)
+        self.hidden_layers = list(hidden_layers)
+        self.out_dim = config.hidden_size * len(self.hidden_layers)
+        self.max_length, self.patch, self.stride = config.max_length, config.patch_size, config.time_stride
+        self.rows = (config.num_mel_bins - config.patch_size) // config.frequency_stride + 1
+        self.pad_value = _ast_pad_value(path)
+
+    def forward(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        b, s, mels, t = audio.shape
+        clip = audio.permute(0, 1, 3, 2).reshape(b, s * t, mels)[:, : self.max_length]  # AST: [time, mel bins]
+        real = clip.shape[1]
+        if real < self.max_length:
+            clip = F.pad(clip, (0, 0, 0, self.max_length - real), value=self.pad_value)
+        out = self.model(input_values=clip, output_hidden_states=True)
+        tokens = torch.cat([out.hidden_states[i] for i in self.hidden_layers], dim=-1)[:, self.PREFIX :]
+        grid = tokens.transpose(1, 2).reshape(b, self.out_dim, self.rows, -1)  # [B, D, freq, time]
+        cols = max(1, (real - self.patch) // self.stride + 1)  # time columns that lie inside the real frames
+        k = max(1, cols // s)
+        grid = F.adaptive_avg_pool2d(grid[..., :cols], (self.rows, s * k))
+        tokens = grid.reshape(b, self.out_dim, self.rows, s, k).permute(0, 3, 2, 4, 1).reshape(b, s, -1, self.out_dim)
+        return {"tokens": tokens, "pooled": tokens.mean(2)}
+
+
+def _ast_pad_value(path: str) -> float:
+    """The normalised value of a zero fbank frame, what ASTFeatureExtractor pads a short clip with."""
+    try:
+        from transformers import AutoFeatureExtractor
+
+        fe = AutoFeatureExtractor.from_pretrained(path, local_files_only=True)
+    except Exception:  # no feature-extractor config beside the weights: pad with zeros
+        return 0.0
+    return float((0.0 - fe.mean) / (fe.std * 2)) if getattr(fe, "do_normalize", False) else 0.0
+
+
 def _pixel_stats(path: str) -> tuple[Any, Any]:
     if not (Path(path) / "preprocessor_config.json").is_file():
         return CLIP_MEAN, CLIP_STD
@@ -156,6 +224,8 @@ def build_encoder(cfg: Any, modality: str) -> nn.Module:
     if cfg.type == "hf":
         if modality == "visual":
             enc: nn.Module = HFVisualEncoder(cfg.path, cfg.hidden_layers, cfg.image_size)
+        elif cfg.window == "clip":
+            enc = ASTClipEncoder(cfg.path, cfg.hidden_layers)
         else:
             enc = HFAudioEncoder(cfg.path, cfg.hidden_layers, cfg.time_major)
     elif modality == "visual":
@@ -165,6 +235,8 @@ def build_encoder(cfg: Any, modality: str) -> nn.Module:
     trainable = cfg.train if cfg.train is not None else cfg.type == "builtin"
     for p in enc.parameters():
         p.requires_grad_(trainable)
+    if isinstance(enc, _Frozen):
+        enc.frozen = not trainable
     return enc
 
 

@@ -76,8 +76,7 @@ class Predictor:
         for chunk in _chunks(items, batch_size):
             examples = [builder.build(task_index, task, split.data_dir, s, False, k) for s, k in chunk]
             if collator is None:
-                n = model.n_media_tokens(examples[0].frames.shape[0])
-                collator = Collator(tokenizer, n, n, self.config.train.max_length)
+                collator = model.collator(tokenizer, examples[0], self.config.train.max_length)
             batch = {key: v.to(self.device) for key, v in collator.prompt_batch(examples).items()}
             gen = model.generate(batch, max_new_tokens, tokenizer, **generate_kwargs)
             texts = tokenizer.batch_decode(gen["ids"], skip_special_tokens=True)

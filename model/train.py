@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from crab_eval.errors import CrabEvalError
 from crab_eval.model import checkpoint as ck
 from crab_eval.model.affinity import affinity_rows
 from crab_eval.model.config import RunConfig
@@ -30,11 +31,51 @@ LOGS = {"train_log.jsonl": "after", "router_weights.jsonl": "after", "affinity.j
 
 
 def resolve_mixed_precision(value: str) -> str:
-    if value != "auto":
-        return value
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"  # CPU autocast exists but is slower than fp32 on most CPUs
+    """``train.mixed_precision`` -> accelerate's value: auto = bf16 on GPUs that have it (Ampere and later), fp16 on
+    older GPUs, none on the CPU (autocast there is slower than fp32 on most CPUs). bf16 asked of a GPU without it
+    is refused rather than emulated."""
+    cuda = torch.cuda.is_available()
+    if value == "auto":
+        if cuda:
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "no"
+    if value == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise CrabEvalError("train.mixed_precision bf16: this GPU has no bf16; use fp16 or auto")
+    return value
+
+
+def deepspeed_batch(
+    ds_config: dict[str, Any], batch_size: int, world: int, accum: int, max_grad_norm: float | None = None
+) -> int:
+    """Fill DeepSpeed's batch keys from the run: global batch = micro-batch x accumulation steps x processes.
+
+    ``train.batch_size`` and ``train.grad_accum`` decide; ``gradient_accumulation_steps`` of the launcher config is
+    replaced (accelerate's config file always carries one), while a ``train_batch_size`` or
+    ``train_micro_batch_size_per_gpu`` it fixes must agree, and so must its ``gradient_clipping`` (DeepSpeed clips
+    inside its step) with ``train.max_grad_norm``. Returns the micro-batch per process.
+    """
+    if batch_size % (world * accum):
+        raise CrabEvalError(
+            f"train.batch_size {batch_size} does not split into {world} processes x {accum} micro-batches"
+        )
+    micro = batch_size // (world * accum)
+    for key, value in (("train_batch_size", batch_size), ("train_micro_batch_size_per_gpu", micro)):
+        given = ds_config.get(key, "auto")
+        if given not in (None, "auto") and int(given) != value:
+            raise CrabEvalError(
+                f"DeepSpeed config {key} = {given}, but the run has {value} (train.batch_size {batch_size} = "
+                f"{world} processes x {accum} accumulation steps x {micro}); set it to auto"
+            )
+        ds_config[key] = value
+    ds_config["gradient_accumulation_steps"] = accum
+    clip = ds_config.get("gradient_clipping", "auto")
+    if clip in (None, "auto"):
+        ds_config["gradient_clipping"] = float(max_grad_norm or 0.0)
+    elif float(clip) != float(max_grad_norm or 0.0):
+        raise CrabEvalError(
+            f"DeepSpeed config gradient_clipping = {clip}, but train.max_grad_norm is {max_grad_norm}: make them agree"
+        )
+    return micro
 
 
 # train.schedule -> transformers' scheduler: linear warmup, then cosine, linear decay or constant.
@@ -106,9 +147,14 @@ def train(config: RunConfig, features: FeatureFn | None = None, progress: bool =
         # Text-only batches leave the mask head without gradients; DDP must not wait for them.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
+    # The run decides the accumulation (a launcher's ACCELERATE_GRADIENT_ACCUMULATION_STEPS would override it).
+    accelerator.gradient_accumulation_steps = tc.grad_accum
     world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
-    if tc.batch_size % world:
-        raise ValueError(f"train.batch_size {tc.batch_size} does not split over {world} processes")
+    if tc.batch_size % (world * tc.grad_accum):
+        raise CrabEvalError(
+            f"train.batch_size {tc.batch_size} does not split over {world} processes x {tc.grad_accum} micro-batches"
+        )
+    micro = tc.batch_size // (world * tc.grad_accum)
     run_dir = Path(config.run_dir)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -121,31 +167,30 @@ def train(config: RunConfig, features: FeatureFn | None = None, progress: bool =
     ck.prepare_backbone(config, run_dir, tokenizer, main)
     accelerator.wait_for_everyone()
     model = ck.build_model(config, run_dir, tokenizer)
+    net = model  # the model itself (``model`` becomes the prepared, possibly wrapped one)
+    if tc.gradient_checkpointing:
+        net.enable_gradient_checkpointing()
     if main:
         ck.write_config(config, run_dir)
 
     trainset = TrainSet(tasks, [s.weight for s in config.tasks], config.seed)
-    segments = None  # known after the first example
     builder = ExampleBuilder(tasks, features, config.model.mask_train_size)
     collator: Collator | None = None
 
     def collate(items: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
-        nonlocal segments, collator
+        nonlocal collator
         examples = [builder(t, i) for t, i in items]
-        if segments is None:
-            segments = examples[0].frames.shape[0]
-            n = model.n_media_tokens(segments)
-            collator = Collator(tokenizer, n, n, tc.max_length)
-        assert collator is not None
+        if collator is None:
+            collator = net.collator(tokenizer, examples[0], tc.max_length)
         return _to(collator.train_batch(examples), accelerator.device)
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = make_scheduler(optimizer, tc.schedule, math.ceil(tc.warmup_ratio * tc.steps), tc.steps)
-    if accelerator.distributed_type == DistributedType.DEEPSPEED:
-        ds = accelerator.state.deepspeed_plugin.deepspeed_config
-        if ds.get("train_micro_batch_size_per_gpu") in (None, "auto"):
-            ds["train_micro_batch_size_per_gpu"] = tc.batch_size // world
+    deepspeed = accelerator.distributed_type == DistributedType.DEEPSPEED
+    if deepspeed:
+        ds_config = accelerator.state.deepspeed_plugin.deepspeed_config
+        deepspeed_batch(ds_config, tc.batch_size, world, tc.grad_accum, tc.max_grad_norm)
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
 
@@ -154,8 +199,9 @@ def train(config: RunConfig, features: FeatureFn | None = None, progress: bool =
     if latest is not None:
         start = json.loads((latest / "state.json").read_text())["step"]
         ck.load_trainable(core, latest / ck.WEIGHTS)
-        if accelerator.distributed_type == DistributedType.DEEPSPEED:
-            accelerator.load_state(str(latest / "accelerate_state"))
+        if deepspeed:  # the engine's (partitioned) optimizer state; frozen weights were not saved
+            tag, folder = ck.DEEPSPEED_TAG, str(latest / ck.DEEPSPEED)
+            model.load_checkpoint(folder, tag=tag, load_module_strict=False, load_lr_scheduler_states=False)
         else:
             optimizer.load_state_dict(torch.load(latest / "optimizer.pt", map_location="cpu", weights_only=True))
         scheduler.load_state_dict(torch.load(latest / "scheduler.pt", map_location="cpu", weights_only=True))
@@ -175,22 +221,30 @@ def train(config: RunConfig, features: FeatureFn | None = None, progress: bool =
             look_lr = scheduler.get_last_lr()[0] or tc.lr
             for row in affinity_rows(core, batches, look_lr, tc.affinity_kinds, step, task_ids):
                 _append(run_dir / "affinity.jsonl", row)
-        batch = collate(local_share(trainset.global_batch(step, tc.batch_size), rank, world))
+        share = local_share(trainset.global_batch(step, tc.batch_size), rank, world)
         torch.manual_seed(_step_seed(config.seed, step, rank))
         record = tc.router_log_every > 0
-        with accelerator.autocast():
-            out = model(batch, record_routing=record)
-        accelerator.backward(out["loss"])
-        if tc.max_grad_norm:
-            accelerator.clip_grad_norm_(params, tc.max_grad_norm)
         lr = scheduler.get_last_lr()[0]
-        optimizer.step()
+        sample_losses, task_index = [], []
+        for first in range(0, len(share), micro):
+            batch = collate(share[first : first + micro])
+            # accumulate(): no gradient sync before the last micro-batch; backward divides the loss by grad_accum,
+            # and the optimizer (prepared) steps and zeroes only after the last one.
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    out = model(batch, record_routing=record)
+                accelerator.backward(out["loss"])
+                if tc.max_grad_norm and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, tc.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            sample_losses.append(out["sample_loss"].detach().float())
+            task_index.append(batch["task_index"])
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         done = step + 1
 
-        losses = accelerator.gather(out["sample_loss"].detach().float())
-        which = accelerator.gather(batch["task_index"])
+        losses = accelerator.gather(torch.cat(sample_losses))
+        which = accelerator.gather(torch.cat(task_index))
         if main and done % max(tc.log_every, 1) == 0:
             per_task = {
                 task_ids[t]: float(losses[which == t].mean()) for t in range(len(task_ids)) if (which == t).any()
@@ -208,10 +262,15 @@ def train(config: RunConfig, features: FeatureFn | None = None, progress: bool =
             _log_router(core, accelerator, run_dir / "router_weights.jsonl", done, task_ids, main)
         if done % max(tc.checkpoint_every, 1) == 0 or done == end:
             accelerator.wait_for_everyone()
-            if accelerator.distributed_type == DistributedType.DEEPSPEED:
-                accelerator.save_state(str(ck.checkpoint_dir(run_dir, done) / "accelerate_state"))
+            if deepspeed:  # every rank writes its optimizer partition
+                model.save_checkpoint(
+                    str(ck.checkpoint_dir(run_dir, done) / ck.DEEPSPEED),
+                    tag=ck.DEEPSPEED_TAG,
+                    save_latest=False,
+                    exclude_frozen_parameters=True,
+                )
             if main:
-                ck.save_checkpoint(core, optimizer, scheduler, done, run_dir)
+                ck.save_checkpoint(core, None if deepspeed else optimizer, scheduler, done, run_dir)
             accelerator.wait_for_everyone()
         bar.update(1)
     bar.close()

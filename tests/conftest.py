@@ -53,6 +53,17 @@ def toy(register_tasks: Callable[..., None]) -> None:
 
 
 @pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny matrices: one torch thread is faster, and far faster on a busy machine (no oversubscription)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
 def model_toy_tasks() -> Iterator[None]:
     """ "toy" and "toy_mask" (crab_eval/model/testing.py) for a module whose training runs are module fixtures;
     unregistered after the module."""

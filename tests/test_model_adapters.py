@@ -13,16 +13,7 @@ from torch import nn
 from crab_eval.model.adapters import ILoRALinear, MoELoRALinear, RoutingContext, apply_adapters
 from crab_eval.model.config import DEFAULT_TARGETS
 
-pytestmark = pytest.mark.model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny matrices: one thread is faster, and far faster on a busy machine (no oversubscription).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def tiny_llama(seed: int = 0) -> nn.Module:

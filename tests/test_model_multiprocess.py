@@ -4,39 +4,18 @@ global batch: each process takes its half of the step's examples and data-parall
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launching import ENV, launch_command
 
 from crab_eval.model.config import config_from_dict
 from crab_eval.model.testing import fake_features, write_toy, write_toy_mask
 from crab_eval.model.train import train
 
 pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.usefixtures("model_toy_tasks")]
-TESTS = Path(__file__).parent
-
-LAUNCHED = """
-import json, sys
-sys.path.insert(0, {tests!r})
-import toy_task
-from crab_eval.model.config import config_from_dict
-from crab_eval.model.testing import fake_features, register_toy_tasks
-from crab_eval.model.train import train
-toy_task.register()
-register_toy_tasks()
-train(config_from_dict(json.load(open(sys.argv[1]))), features=fake_features, progress=False)
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config(root: Path, run: str) -> dict:
@@ -62,30 +41,9 @@ def config(root: Path, run: str) -> dict:
 def test_two_processes_match_one(tmp_path: Path) -> None:
     write_toy(tmp_path / "toy", "val", 12)
     write_toy_mask(tmp_path / "mask", "train", 6)
-    script = tmp_path / "launched.py"
-    script.write_text(LAUNCHED.format(tests=str(TESTS)))
-    cfg_path = tmp_path / "two.json"
-    cfg_path.write_text(json.dumps(config(tmp_path, "two")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--cpu",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(free_port()),
-        str(script),
-        str(cfg_path),
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    launch_args = ["--num_processes", "2", "--num_machines", "1", "--cpu", "--mixed_precision", "no"]
+    cmd = launch_command(tmp_path, "two", config(tmp_path, "two"), *launch_args, "--dynamo_backend", "no")
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     n = torch.get_num_threads()
     torch.set_num_threads(1)

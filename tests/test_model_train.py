@@ -18,17 +18,8 @@ from crab_eval.model.testing import fake_features, write_toy, write_toy_mask
 from crab_eval.model.train import train
 from crab_eval.predictions import read_predictions
 
-pytestmark = [pytest.mark.model, pytest.mark.usefixtures("model_toy_tasks")]
+pytestmark = [pytest.mark.model, pytest.mark.usefixtures("one_torch_thread", "model_toy_tasks")]
 STEPS = 4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny matrices: one thread is faster, and far faster on a busy machine (no oversubscription).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def make_config(root: Path, run: str, **train_kw: object) -> dict:
