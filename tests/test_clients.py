@@ -537,3 +537,21 @@ def test_convert_cli_writes_and_reports(tmp_path: Path, capsys: pytest.CaptureFi
         main(["convert", "--from", "lmms-eval", "--task", "ave", "--data", str(data), str(path), "--out", str(out)])
         == 2
     )
+
+
+def test_crab_plus_lines_of_labels_outside_the_split(tmp_path: Path) -> None:
+    from crab_eval.layouts.classification import make_entry, write_split
+
+    data = tmp_path / "meld"
+    write_split(data, "test", [make_entry("meld", "joy", ["c0"]), make_entry("meld", "anger", ["c1"])])
+    lines = [
+        fmt.crab_plus({"task_name": "meld", "output": f"<answer>{lab}</answer>."}, f"<answer>{lab}</answer>.")
+        for lab in ("joy", "surprise", "anger")
+    ]
+    conversion = convert("crab-plus", "meld", data, [fmt.append_jsonlines(tmp_path / "m.jsonl", lines)])
+    assert conversion.report.outside_split == 1 and conversion.report.by_position is False
+    texts = {r["id"]: r["text"] for r in conversion.rows}
+    assert texts == {"c0.mp4|c0.wav": "<answer>joy</answer>.", "c1.mp4|c1.wav": "<answer>anger</answer>."}
+    malformed = fmt.append_jsonlines(tmp_path / "bad.jsonl", [fmt.crab_plus({"task_name": "meld", "output": "?"}, "x")])
+    with pytest.raises(ClientError, match=r"bad\.jsonl:1: the line carries no id and no gold"):
+        convert("crab-plus", "meld", data, [malformed])

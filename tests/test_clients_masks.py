@@ -16,6 +16,7 @@ import pycocotools.mask as coco_mask
 import pytest
 from PIL import Image
 
+from crab_eval.cli import main
 from crab_eval.clients import ClientError, convert, write_predictions
 from crab_eval.layouts.avsbench import Video, random_blob_masks, write_ms3, write_s4
 from crab_eval.layouts.avss import Video as AvssVideo
@@ -81,6 +82,10 @@ def test_crab_binary_masks(tmp_path: Path, task: str) -> None:
     report = conversion.report
     assert (report.matched, report.missing, report.outside_split, report.lines_read) == (2, 1, 1, 10)
     assert result.n_missing == 1
+    # One command from the run folder.
+    out, ckpt = tmp_path / "r.json", str(tmp_path / "ckpt")
+    argv = ["score", "--from", "crab", "--task", task, "--data", str(data), ckpt, "--output", str(out)]
+    assert main(argv) == 0 and json.loads(out.read_text())["metrics"] == result.metrics
 
 
 def test_crab_s4_stray_break_leaves_videos_missing(tmp_path: Path) -> None:
