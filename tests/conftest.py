@@ -92,14 +92,3 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory):
     for task, folder in SYNTH_FOLDERS.items():
         (root / task).symlink_to(suite / folder, target_is_directory=True)
     return root
-
-
-@pytest.fixture(scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Tiny matrices: one thread is faster, and far faster on a busy machine (no oversubscription)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

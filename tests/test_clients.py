@@ -555,3 +555,16 @@ def test_crab_plus_lines_of_labels_outside_the_split(tmp_path: Path) -> None:
     malformed = fmt.append_jsonlines(tmp_path / "bad.jsonl", [fmt.crab_plus({"task_name": "meld", "output": "?"}, "x")])
     with pytest.raises(ClientError, match=r"bad\.jsonl:1: the line carries no id and no gold"):
         convert("crab-plus", "meld", data, [malformed])
+
+
+def test_replay_model_reads_a_crab_run_folder_through_the_converter(tmp_path: Path) -> None:
+    # `crab-eval evaluate --model replay --model-args path=RUN,format=crab` scores a Crab run as a model.
+    from crab_eval.api import evaluate
+
+    root = tmp_path / "root"
+    write_ave(root / "ave", {"test": AVE_ROWS}, annotations=False)
+    run = fmt.append_jsonlines(tmp_path / "run" / "inference_ave" / "infer_results.jsonl", _crab_ave_lines())
+    out = evaluate("replay", "ave", root, tmp_path / "out", model_args={"path": str(run.parent.parent),
+                   "format": "crab"}, progress=False)  # fmt: skip
+    # The same 29/30 as the conversion by hand in test_crab_ave_repeated_video_ids_by_gold_not_order.
+    assert out.results[("ave", "test")].metrics["accuracy"] == pytest.approx(100 * 29 / 30)

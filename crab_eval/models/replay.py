@@ -3,8 +3,8 @@
 ``path`` is one prediction file (a single task) or a folder in the submission layout (``<task>.jsonl`` for the
 task's default split, ``<task>.<split>.jsonl`` for another one; ``crab-eval evaluate`` writes its predictions so).
 ``format`` names the reader: ``contract`` reads the scoring contract's JSONL (``{"id", "text"}`` or ``{"id",
-"prediction"}`` lines) as it is. Client formats (Crab, Crab+, lmms-eval logs) enter as one more entry of
-``READERS``: a function ``(path, task, split) -> {id: contract row}`` around their converter, nothing else changes.
+"prediction"}`` lines) as it is; ``crab``, ``crab-plus`` and ``lmms-eval`` read a client's output file or run folder
+through its converter (crab_eval/clients, docs/clients.md), which finds the task's own file in a run folder.
 Lines are passed through untouched: the scorer validates them, and a sample without a line stays missing.
 """
 
@@ -35,7 +35,22 @@ def read_contract(path: Path, task: Task, split: Split) -> dict[str, dict[str, A
     return rows
 
 
-READERS: dict[str, Reader] = {"contract": read_contract}
+def client_reader(source: str) -> Reader:
+    """A reader of one client's outputs: its converter's rows by id (conversion errors name file and line)."""
+
+    def read(path: Path, task: Task, split: Split) -> dict[str, dict[str, Any]]:
+        from crab_eval.clients import convert
+
+        rows = convert(source, task.id, split.data_dir, [path], split=split.name).rows
+        return {row["id"]: row for row in rows}
+
+    return read
+
+
+READERS: dict[str, Reader] = {
+    "contract": read_contract,
+    **{source: client_reader(source) for source in ("crab", "crab-plus", "lmms-eval")},
+}
 
 
 class Replay(Model):
@@ -52,8 +67,8 @@ class Replay(Model):
         self._files: dict[str, str] = {}
 
     def file_for(self, task: Task, split: Split) -> Path:
-        if self.path.is_file():
-            return self.path
+        if self.path.is_file() or self.format != "contract":
+            return self.path  # a client's converter finds the task's file in a run folder itself
         names = [f"{task.id}.{split.name}.jsonl"]
         if split.name == task.default_split:
             names.insert(0, f"{task.id}.jsonl")
