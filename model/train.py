@@ -143,6 +143,9 @@ def train(config: RunConfig, features: FeatureFn | None = None, progress: bool =
     hf_logging.disable_progress_bar()
     tc = config.train
     accelerator = Accelerator(
+        # Without CUDA the launched processes meet over gloo (accelerate's MULTI_CPU); left to itself, accelerate
+        # 1.16 gives each process of a CPU launch a world of its own, and data-parallel training silently is not.
+        cpu=not torch.cuda.is_available(),
         mixed_precision=resolve_mixed_precision(tc.mixed_precision),
         # Text-only batches leave the mask head without gradients; DDP must not wait for them.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],

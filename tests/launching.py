@@ -18,9 +18,12 @@ import toy_task
 from crab_eval.model.config import config_from_dict
 from crab_eval.model.testing import fake_features, register_toy_tasks
 from crab_eval.model.train import train
+from accelerate import PartialState
 toy_task.register()
 register_toy_tasks()
 train(config_from_dict(json.load(open(sys.argv[1]))), features=fake_features, progress=False)
+state = PartialState()  # the training's own state (a singleton): how many processes really ran
+print(f"launched: process {{state.process_index}} of {{state.num_processes}}", flush=True)
 """
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 

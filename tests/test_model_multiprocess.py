@@ -1,5 +1,7 @@
-"""``accelerate launch --num_processes 2`` on the CPU (gloo) ends with the weights of a one-process run with the same
-global batch: each process takes its half of the step's examples and data-parallel averaging restores the mean."""
+"""``accelerate launch --multi_gpu --num_processes 2`` on the CPU (torchrun, gloo) ends with the weights of a
+one-process run with the same global batch: each process takes its half of the step's examples and data-parallel
+averaging restores the mean. (``--cpu --num_processes 2`` starts ONE process in accelerate 1.16: the test checks
+that two really ran.)"""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def config(root: Path, run: str) -> dict:
 def test_two_processes_match_one(tmp_path: Path) -> None:
     write_toy(tmp_path / "toy", "val", 12)
     write_toy_mask(tmp_path / "mask", "train", 6)
-    launch_args = ["--num_processes", "2", "--num_machines", "1", "--cpu", "--mixed_precision", "no"]
+    launch_args = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no"]
     cmd = launch_command(tmp_path, "two", config(tmp_path, "two"), *launch_args, "--dynamo_backend", "no")
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -53,6 +55,8 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
         torch.set_num_threads(n)
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output[-3000:]
+    # Two processes really trained (their lines may interleave in the shared output).
+    assert "launched: process 0 of 2" in output and "launched: process 1 of 2" in output, output[-3000:]
 
     from safetensors.torch import load_file
 
@@ -61,7 +65,10 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     assert one.keys() == two.keys()
     moved = 0
     for k in one:
-        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
+        # Summation order differs between the layouts (gloo's all-reduce), so gradients agree to float precision
+        # only; Adam turns the float noise of gradients that are exactly 0 in exact arithmetic (the key part of an
+        # attention's in_proj_bias) into updates of up to ~3e-5 after 3 steps (measured). Losses agree exactly.
+        torch.testing.assert_close(two[k], one[k], rtol=1e-3, atol=1e-4, msg=k)
     init_b = [k for k in one if k.endswith("lora_B")]
     moved = sum(float(one[k].abs().sum()) > 0 for k in init_b)
     assert moved == len(init_b)  # the runs really trained
