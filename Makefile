@@ -16,6 +16,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet torch==2.13.0 -e '.[all,dev]'
+	# DeepSpeed (ZeRO-2 test on one CPU process) builds against the installed torch: no build isolation, or pip
+	# would fetch another torch to build it.
+	$(BIN)/pip install --quiet --no-build-isolation deepspeed
 	touch $(STAMP)
 
 install: $(STAMP)

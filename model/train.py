@@ -9,6 +9,7 @@ back to the checkpoint on resume, so no step appears twice.
 from __future__ import annotations
 
 import json
+import os
 import math
 import time
 from collections.abc import Iterator
@@ -145,7 +146,8 @@ def train(config: RunConfig, features: FeatureFn | None = None, progress: bool =
     accelerator = Accelerator(
         # Without CUDA the launched processes meet over gloo (accelerate's MULTI_CPU); left to itself, accelerate
         # 1.16 gives each process of a CPU launch a world of its own, and data-parallel training silently is not.
-        cpu=not torch.cuda.is_available(),
+        # A DeepSpeed launch sets up its own engine (cpu=True would drop the plugin).
+        cpu=not torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true",
         mixed_precision=resolve_mixed_precision(tc.mixed_precision),
         # Text-only batches leave the mask head without gradients; DDP must not wait for them.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
