@@ -13,7 +13,6 @@ a cell is averaged over the steps that logged it. A null or non-finite cell (a z
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from crab_eval.errors import CrabEvalError
-from crab_eval.io import atomic_open, write_json
+from crab_eval.io import atomic_open, read_json_lines, write_json
 
 AFFINITY_FILE = "affinity.jsonl"
 KINDS = ("lookahead", "grad_cosine")
@@ -89,30 +88,23 @@ def read_affinity(run_dir: str | Path) -> dict[str, AffinitySummary]:
     order: dict[str, list[str]] = {}
     steps: dict[str, list[int]] = {}
     skipped: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise CrabEvalError(f"malformed JSON ({exc})", path, line_no) from None
-            problem = _check_record(obj)
-            if problem:
-                raise CrabEvalError(problem, path, line_no)
-            kind, tasks = obj["kind"], obj["tasks"]
-            known = order.setdefault(kind, [])
-            known.extend(t for t in tasks if t not in known)
-            steps.setdefault(kind, []).append(obj["step"])
-            cell_sum, cell_count = sums.setdefault(kind, {}), counts.setdefault(kind, {})
-            for i, source in enumerate(tasks):
-                for j, target in enumerate(tasks):
-                    value = obj["matrix"][i][j]
-                    if value is None or not math.isfinite(value):
-                        skipped[kind] = skipped.get(kind, 0) + 1
-                        continue
-                    cell_sum[source, target] = cell_sum.get((source, target), 0.0) + float(value)
-                    cell_count[source, target] = cell_count.get((source, target), 0) + 1
+    for line_no, obj in read_json_lines(path):
+        problem = _check_record(obj)
+        if problem:
+            raise CrabEvalError(problem, path, line_no)
+        kind, tasks = obj["kind"], obj["tasks"]
+        known = order.setdefault(kind, [])
+        known.extend(t for t in tasks if t not in known)
+        steps.setdefault(kind, []).append(obj["step"])
+        cell_sum, cell_count = sums.setdefault(kind, {}), counts.setdefault(kind, {})
+        for i, source in enumerate(tasks):
+            for j, target in enumerate(tasks):
+                value = obj["matrix"][i][j]
+                if value is None or not math.isfinite(value):
+                    skipped[kind] = skipped.get(kind, 0) + 1
+                    continue
+                cell_sum[source, target] = cell_sum.get((source, target), 0.0) + float(value)
+                cell_count[source, target] = cell_count.get((source, target), 0) + 1
     if not steps:
         raise CrabEvalError("the affinity log is empty", path)
     summaries = {}

@@ -22,7 +22,6 @@ model's defaults and the user's overrides, so that ``transfer`` and ``compare`` 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.errors import CrabEvalError
-from crab_eval.io import write_json, write_jsonl
+from crab_eval.io import atomic_open, read_json, write_json, write_jsonl
 from crab_eval.models import load_model
 from crab_eval.models.base import Model, Request, generation_settings
 from crab_eval.reports.table import Table
@@ -92,10 +91,7 @@ def _check_settings(out: Path, settings: dict[str, Any], procs: Processes) -> No
     """Refuse a folder that holds a run of other settings; write run.json for a new one."""
     path = out / RUN_FILE
     if path.is_file():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise CrabEvalError(f"malformed JSON ({exc})", path) from None
+        stored = read_json(path)
         differ = [k for k in SETTINGS if stored.get(k) != settings[k]]
         if differ:
             detail = "; ".join(f"{k}: {stored.get(k)!r} there, {settings[k]!r} now" for k in differ)
@@ -282,8 +278,6 @@ def summary_table(results: Any, title: str) -> Table:
 
 
 def write_summary(evaluation: Evaluation, run_info: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
-    from crab_eval.io import atomic_open
-
     assert evaluation.summary is not None
     out = evaluation.out
     with atomic_open(out / "summary.md") as handle:

@@ -64,6 +64,14 @@ def strict_json(obj: Any) -> Any:
     return obj
 
 
+def read_json(path: Path, error: type[CrabEvalError] = CrabEvalError) -> Any:
+    """The JSON value of the file ``path`` (UTF-8, a BOM allowed); a malformed file raises ``error`` naming it."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise error(f"malformed JSON ({exc})", path) from None
+
+
 def read_json_lines(path: Path, error: type[CrabEvalError] = CrabEvalError) -> Iterator[tuple[int, Any]]:
     """(line number, value) of every non-blank line of a JSONL file; a malformed line raises ``error`` naming it."""
     with path.open(encoding="utf-8") as handle:

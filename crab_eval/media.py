@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import torch
 
 N_SEGMENTS = 10
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 FEATURE_VERSION = "1"  # bump when the computation changes, so cached features are recomputed
 
 
@@ -190,14 +191,19 @@ def _resolve(data_dir: Path, value: Any) -> Path | list[Path] | None:
     return Path(data_dir) / value
 
 
-def _media_sources(data_dir: Path, media: Mapping[str, Any]) -> tuple[Path, Path | list[Path]]:
+def folder_images(folder: Path) -> list[Path]:
+    """The frame images (PNG, JPEG) of a frames folder, in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def feature_sources(data_dir: Path, media: Mapping[str, Any]) -> tuple[Path, Path | list[Path]]:
     """(audio source, frame source) for a sample: listed files that exist, falling back to the video."""
     video = _resolve(data_dir, media.get("video"))
     audio = _resolve(data_dir, media.get("audio"))
     frames = _resolve(data_dir, media.get("frames"))
     audio_src = audio if isinstance(audio, Path) and audio.is_file() else video
     if isinstance(frames, Path) and frames.is_dir():
-        frames = sorted(p for p in frames.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        frames = folder_images(frames)
     frame_src = frames if isinstance(frames, list) and frames and all(p.is_file() for p in frames) else video
     for src, role in ((audio_src, "audio"), (frame_src, "frames")):
         if src is None or (isinstance(src, Path) and not src.is_file()):
@@ -262,27 +268,36 @@ def sample_features(
     """Audio log-mel [10, n_mels, T] and frames [10, 3, H, W] of ``sample`` (``task`` is accepted for symmetry
     with the adapters and names the task in errors)."""
     data_dir = Path(data_dir)
-    audio_src, frame_src = _media_sources(data_dir, getattr(sample, "media", {}) or {})
+    audio_src, frame_src = feature_sources(data_dir, getattr(sample, "media", {}) or {})
     sources = [audio_src, *(frame_src if isinstance(frame_src, list) else [frame_src])]
     key = cache.key(sources, config) if cache is not None else ""
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:
             return hit
+    wave, frames = decode_sources(task, sample, audio_src, frame_src, config.sample_rate, config.image_size)
+    features = {"audio": log_mel_segments(wave, config), "frames": frames}
+    if cache is not None:
+        cache.put(key, features)
+    return features
+
+
+def decode_sources(
+    task: Any, sample: Any, audio_src: Path, frame_src: Path | list[Path], sample_rate: int, image_size: int
+) -> tuple[np.ndarray, torch.Tensor]:
+    """The waveform at ``sample_rate`` and the frames [10, 3, image_size, image_size] of a sample's
+    ``feature_sources``; a decoding error names the task, the sample and the file."""
     try:
-        audio = log_mel_segments(load_audio(audio_src, config.sample_rate), config)
+        wave = load_audio(audio_src, sample_rate)
         if isinstance(frame_src, list):
-            frames = frames_from_images(frame_src, config.image_size)
+            frames = frames_from_images(frame_src, image_size)
         else:
-            frames = frames_from_video(frame_src, config.image_size)
+            frames = frames_from_video(frame_src, image_size)
     except CrabEvalError:
         raise
-    except Exception as exc:  # decoding errors name the task, sample and file
+    except Exception as exc:
         task_id = getattr(task, "id", task)
         raise CrabEvalError(
             f"{task_id} sample {getattr(sample, 'id', '?')}: cannot read media ({exc})", audio_src
         ) from exc
-    features = {"audio": audio, "frames": frames}
-    if cache is not None:
-        cache.put(key, features)
-    return features
+    return wave, frames

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from crab_eval.errors import CrabEvalError
+from crab_eval.models.hf import QWEN_OMNI_SYSTEM
 
 ADAPTER_KINDS = ("lora", "ilora", "moelora", "none")
 ARCHES = ("avllm", "qwen2_5_omni")
@@ -41,10 +42,7 @@ class OmniConfig:
 
     image_size: int = 224  # frames are resized to this side (Crab+: 224); a multiple of patch x merge size
     seconds_per_segment: float = 1.0  # time between frames, for the temporal rotary positions (Crab: 10 x 1 s)
-    system_prompt: str = (
-        "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving auditory "
-        "and visual inputs, as well as generating text and speech."
-    )
+    system_prompt: str = QWEN_OMNI_SYSTEM  # Qwen's, which Crab+ trains and tests with
     train_towers: bool = False  # also train the audio and vision towers (Crab+ freezes them)
 
 

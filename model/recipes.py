@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crab_eval.errors import CrabEvalError
-from crab_eval.media import N_SEGMENTS, _media_sources, frames_from_images, frames_from_video, load_audio
+from crab_eval.media import N_SEGMENTS, decode_sources, feature_sources
 
 RATE = 16_000  # both extractors' sampling rate
 FRAMES_PER_SECOND = 100  # 10-ms hop
@@ -51,19 +50,8 @@ def _slices(frames_by_mel: torch.Tensor) -> torch.Tensor:
 
 
 def _media(task: Any, data_dir: Path, sample: Any) -> tuple[np.ndarray, torch.Tensor]:
-    audio_src, frame_src = _media_sources(Path(data_dir), getattr(sample, "media", {}) or {})
-    try:
-        wave = load_audio(audio_src, RATE)
-        if isinstance(frame_src, list):
-            frames = frames_from_images(frame_src, IMAGE_SIZE)
-        else:
-            frames = frames_from_video(frame_src, IMAGE_SIZE)
-    except CrabEvalError:
-        raise
-    except Exception as exc:  # decoding errors name the task, sample and file
-        task_id = getattr(task, "id", task)
-        where = f"{task_id} sample {getattr(sample, 'id', '?')}"
-        raise CrabEvalError(f"{where}: cannot read media ({exc})", audio_src) from exc
+    audio_src, frame_src = feature_sources(Path(data_dir), getattr(sample, "media", {}) or {})
+    wave, frames = decode_sources(task, sample, audio_src, frame_src, RATE, IMAGE_SIZE)
     return segment_seconds(wave), frames
 
 

@@ -9,8 +9,8 @@ back to the checkpoint on resume, so no step appears twice.
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path

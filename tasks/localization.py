@@ -9,7 +9,6 @@ publishes no ARIG scorer, so ARIG's boxes go through the same machinery. A predi
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -21,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from crab_eval.errors import AnnotationError, PredictionError
+from crab_eval.io import read_json
 from crab_eval.layouts.localization import (
     ARIG_CRAB_FILE,
     ARIG_NO_OBJECT,
@@ -220,13 +220,6 @@ def _read_ids(path: Path) -> list[tuple[int, str]]:
     return rows
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise AnnotationError(f"malformed JSON ({exc})", path) from None
-
-
 class VggssTask(LocalizationTask):
     id = "vggss"
     description = "VGG-Sound Source localisation: official cIoU and AUC (Chen et al., CVPR 2021)"
@@ -237,7 +230,7 @@ class VggssTask(LocalizationTask):
     def read_split(self, data_dir: Path, split: str) -> Split:
         csv_path = require_file(Path(data_dir) / VGGSS_TEST_CSV)
         json_path = require_file(Path(data_dir) / VGGSS_JSON)
-        records = _read_json(json_path)
+        records = read_json(json_path, AnnotationError)
         if not isinstance(records, list):
             raise AnnotationError("expected a JSON list of {file, class, bbox} objects", json_path)
         by_file: dict[str, tuple[str, list[Any]]] = {}
@@ -353,7 +346,7 @@ class ArigTask(LocalizationTask):
 
     def read_split(self, data_dir: Path, split: str) -> Split:
         path = self._source(data_dir, split)
-        records = _read_json(path)
+        records = read_json(path, AnnotationError)
         if not isinstance(records, list):
             raise AnnotationError("expected a JSON list of ARIG records", path)
         samples: list[Sample] = []

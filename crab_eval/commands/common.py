@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from crab_eval.errors import CrabEvalError
 
 
 def subparser(sub: Any, name: str, help_text: str, example: str) -> argparse.ArgumentParser:
@@ -26,3 +29,14 @@ def add_split_arguments(parser: argparse.ArgumentParser, predictions_required: b
     parser.add_argument(
         "--allow-extra", action="store_true", help="ignore (and count) predictions for ids not in the split"
     )
+
+
+def parse_run_info(fields: Mapping[str, Any], tags: Sequence[str]) -> dict[str, Any]:
+    """The run metadata a result records: ``fields`` that were given (not None), then the ``--tag KEY=VALUE``s."""
+    run_info = {key: value for key, value in fields.items() if value is not None}
+    for item in tags:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CrabEvalError(f"--tag takes KEY=VALUE, got {item!r}")
+        run_info[key] = value
+    return run_info

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crab_eval.commands.common import subparser
-from crab_eval.commands.score import parse_run_info
+from crab_eval.commands.common import parse_run_info, subparser
 from crab_eval.models.base import parse_pairs
 
 
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             raise CrabEvalError(f"--{option.replace('_', '-')} is required (see crab-eval evaluate --help)")
     from crab_eval.evaluation import evaluate
 
-    run_info = parse_run_info(argparse.Namespace(model=args.name, variant=args.variant, seed=args.seed, tag=args.tag))
+    run_info = parse_run_info({"model": args.name, "variant": args.variant, "seed": args.seed}, args.tag)
     if args.adapter is not None:
         run_info["adapter"] = args.adapter
     evaluation = evaluate(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.clients import write_predictions
-from crab_eval.commands.common import add_split_arguments, subparser
+from crab_eval.commands.common import add_split_arguments, parse_run_info, subparser
 from crab_eval.commands.convert import add_client_arguments, run_conversion
 from crab_eval.errors import CrabEvalError
 from crab_eval.registry import get_task
@@ -53,22 +53,8 @@ def converted_path_for(result_path: Path) -> Path:
     return result_path.with_name(stem + ".predictions.jsonl")
 
 
-def parse_run_info(args: argparse.Namespace) -> dict[str, Any]:
-    run_info: dict[str, Any] = {}
-    for key in ("model", "variant", "seed"):
-        value = getattr(args, key)
-        if value is not None:
-            run_info[key] = value
-    for item in args.tag:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CrabEvalError(f"--tag takes KEY=VALUE, got {item!r}")
-        run_info[key] = value
-    return run_info
-
-
 def run(args: argparse.Namespace) -> int:
-    run_info = parse_run_info(args)
+    run_info = parse_run_info({"model": args.model, "variant": args.variant, "seed": args.seed}, args.tag)
     task = get_task(args.task)
     split = args.split or task.default_split
     predictions, client = args.predictions, None

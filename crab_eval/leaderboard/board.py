@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.errors import CrabEvalError
+from crab_eval.io import read_json
 from crab_eval.leaderboard.submission import ENTRY_KIND
 from crab_eval.registry import get_task, task_ids
 
@@ -107,13 +108,6 @@ def default_split(task: str) -> str:
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CrabEvalError(f"malformed JSON ({exc})", path) from None
-
-
 def load_entries(folder: str | Path) -> list[dict[str, Any]]:
     """Every leaderboard entry (JSON with ``kind`` = the entry kind) under ``folder``; other JSON files are skipped."""
     folder = Path(folder)
@@ -123,7 +117,7 @@ def load_entries(folder: str | Path) -> list[dict[str, Any]]:
     for path in sorted(folder.rglob("*.json")):
         if ".results" in path.parent.name:
             continue  # result files of an entry
-        data = _read_json(path)
+        data = read_json(path)
         if not isinstance(data, dict) or data.get("kind") != ENTRY_KIND:
             continue
         for key in ("submission", "results", "source"):
@@ -138,7 +132,7 @@ def load_published(path: str | Path | None = None) -> dict[str, Any]:
     if path is None:
         text = resources.files("crab_eval.baselines").joinpath("published.json").read_text(encoding="utf-8")
         return json.loads(text)
-    data = _read_json(Path(path))
+    data = read_json(Path(path))
     if not isinstance(data, dict) or "rows" not in data or "sources" not in data:
         raise CrabEvalError("not a published-numbers file (needs 'sources' and 'rows')", path)
     return data

@@ -230,5 +230,15 @@ def generation_settings(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
     return {**DEFAULT_GENERATION, **values}
 
 
+def seed_batch(generation: dict[str, Any], requests: Sequence[Request]) -> None:
+    """Pop ``seed`` from the generation settings and, if given, seed torch for this batch from the seed and the
+    batch's first sample: with sampling, a batch's answers then do not depend on the batches run before it."""
+    seed = generation.pop("seed", None)
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(int(seed) * 1_000_003 + requests[0].index)
+
+
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]

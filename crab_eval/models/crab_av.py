@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from crab_eval.models.base import Model, Request, Response
+from crab_eval.models.base import Model, Request, Response, seed_batch
 
 
 class CrabAV(Model):
@@ -31,14 +31,10 @@ class CrabAV(Model):
         self.predictor = predictor
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
-        import torch
-
         generation = dict(requests[0].generation)
         max_new_tokens = int(generation.pop("max_new_tokens", 64))
         first = requests[0]
-        seed = generation.pop("seed", None)
-        if seed is not None:  # sampling: a seed per batch, as the hf model does
-            torch.manual_seed(int(seed) * 1_000_003 + first.index)
+        seed_batch(generation, requests)
         rows = self.predictor.rows(
             first.task, first.split, [r.sample for r in requests], len(requests), max_new_tokens, **generation
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.errors import CrabEvalError
-from crab_eval.models.base import Model, Request, Response
+from crab_eval.models.base import Model, Request, Response, seed_batch
 from crab_eval.models.media import MediaRef
 
 # Crab+ (GeWu-Lab/Crab_Plus dataset/qwen2_5_omni/omni_dataset.py) opens every conversation with Qwen's system prompt.
@@ -179,9 +179,7 @@ class HFModel(Model):
         import torch
 
         generation = dict(requests[0].generation)
-        seed = generation.pop("seed", None)
-        if seed is not None:  # sampling: a seed per batch, so that the batch's answers do not depend on the others
-            torch.manual_seed(int(seed) * 1_000_003 + requests[0].index)
+        seed_batch(generation, requests)
         batch = self.inputs(requests)
         with torch.inference_mode():
             generated = self.model.generate(**batch, **generation)

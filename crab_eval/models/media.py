@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.errors import CrabEvalError
+from crab_eval.media import folder_images
 
 ROLES = ("video", "audio", "image")
 PLACEHOLDER = re.compile(r"<(video|audio|image)_start><\1><\1_end>")
@@ -122,5 +123,5 @@ def _frames(data_dir: Path, value: Any) -> tuple[Path, ...]:
     if value:
         folder = data_dir / str(value)
         if folder.is_dir():
-            return tuple(sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")))
+            return tuple(folder_images(folder))
     return ()

@@ -27,9 +27,10 @@ class Reference(Model):
         key = (request.task.id, request.split.name)
         if key not in self._fits:
             task, data, split = request.task.id, request.data_dir, request.split.name
-            plan = fit_plan(task, data, split, self.folds)
             if self.train_split is not None:
-                plan = {"train_split": self.train_split, "cross_fit": 0}
+                plan: dict[str, Any] = {"train_split": self.train_split, "cross_fit": 0}
+            else:
+                plan = fit_plan(task, data, split, self.folds)
             rows, summary = predict(task, data, self.kind, split=split, seed=self.seed, **plan)
             self._fits[key] = {row["id"]: row["prediction"] for row in rows}
             self._summaries[f"{task}/{split}"] = summary
