@@ -81,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # output piped into `head` and closed early: not an error of ours, and no traceback
         sys.stderr.close()
         return 141
+    except OSError as exc:
+        # An output that cannot be written (a folder where a file goes, a file where a folder goes, no permission):
+        # the user's input, reported as one line naming the path.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"crab-eval {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

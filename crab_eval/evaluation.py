@@ -34,7 +34,7 @@ from crab_eval.models import load_model
 from crab_eval.models.base import Model, Request, generation_settings
 from crab_eval.reports.table import Table
 from crab_eval.results import RunResult, read_result, write_result
-from crab_eval.scoring import load_split, score
+from crab_eval.scoring import data_dir_for, load_split, score
 from crab_eval.shards import BatchLog, Processes, Row, assigned, batch_bounds, processes
 from crab_eval.tasks.base import Split, Task
 
@@ -81,10 +81,7 @@ def _data_dir(data: str | Path | Mapping[str, str | Path], task_id: str) -> Path
         if task_id not in data:
             raise CrabEvalError(f"no data folder given for task {task_id!r}")
         return Path(data[task_id])
-    folder = Path(data) / task_id
-    if not folder.is_dir():
-        raise CrabEvalError(f"data root has no folder {task_id!r} with the task's official files", data)
-    return folder
+    return data_dir_for(data, task_id)
 
 
 def _check_settings(out: Path, settings: dict[str, Any], procs: Processes) -> None:

@@ -25,7 +25,6 @@ EXTRAS: dict[str, dict[str, str]] = {
         "accelerate": "accelerate",
         "safetensors": "safetensors",
         "yaml": "pyyaml",
-        "tqdm": "tqdm",
     },
 }
 # Module -> the first extra that brings it (scipy: reports).

@@ -81,4 +81,11 @@ def read_json_lines(path: Path, error: type[CrabEvalError] = CrabEvalError) -> I
             try:
                 yield line_no, json.loads(line)
             except ValueError as exc:
-                raise error(f"malformed JSON ({exc})", path, line_no) from None
+                raise error(line_json_error(exc), path, line_no) from None
+
+
+def line_json_error(exc: Exception) -> str:
+    """A JSON error of ONE line of a JSONL file, without json's own "line 1" (the caller names the file's line)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"malformed JSON ({exc.msg} at column {exc.colno})"
+    return f"malformed JSON ({exc})"

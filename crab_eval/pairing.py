@@ -203,10 +203,16 @@ def check_arm(runs: Sequence[RunResult], arm: str) -> None:
     given = [s for s in seeds if s is not None]
     if len(given) != len(set(map(str, given))):
         raise CrabEvalError(f"{task}: the {arm} runs repeat a seed ({seeds}); was a result given twice?")
-    hashes = [r.provenance.get("predictions_sha256") for r in runs]
-    known = [h for h in hashes if h]
-    if len(known) != len(set(known)):
-        raise CrabEvalError(f"{task}: two {arm} results score the same prediction file; give each run once")
+    by_hash: dict[str, RunResult] = {}
+    for run in runs:
+        digest = run.provenance.get("predictions_sha256")
+        if digest and digest in by_hash:
+            raise CrabEvalError(
+                f"{task}: {describe(by_hash[digest])} and {describe(run)} in the {arm} arm hold identical predictions "
+                "(the same file given twice, or seeds that do not change the model's answers); give each run once"
+            )
+        if digest:
+            by_hash[digest] = run
     identities = {_identity(r): describe(r) for r in runs}
     if len(identities) > 1:
         found = "; ".join(

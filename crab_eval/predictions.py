@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.errors import CrabEvalError, PredictionError, PredictionFileError
+from crab_eval.io import line_json_error
 from crab_eval.tasks.base import EXTRACT_TIERS, Split, Task
 
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one line holds at most one sample's masks; bigger means a broken file
@@ -126,7 +127,7 @@ def read_predictions(
             try:
                 row = json.loads(raw, parse_constant=_reject_constant)
             except (ValueError, UnicodeDecodeError) as exc:
-                fail(f"malformed JSON ({exc})", line_no)
+                fail(line_json_error(exc), line_no)
                 continue
             except RecursionError:
                 fail("JSON nests too deeply", line_no)

@@ -125,12 +125,11 @@ def portable_path(path: str | Path) -> str:
 
 
 def command_line() -> str:
-    """The command as run: the program by its path inside the working directory or by its name, then the
+    """The command as run: the program by its name (where it was installed says nothing about the result), then the
     arguments as given."""
     if not sys.argv:
         return ""
-    program = portable_path(sys.argv[0])
-    return " ".join([Path(program).name if Path(program).is_absolute() else program, *sys.argv[1:]])
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def now_utc() -> str:

@@ -104,11 +104,18 @@ METRIC_COLUMNS = (
 
 
 def write_result(result: RunResult, path: str | Path) -> None:
-    """Write the per-sample JSONL first and the JSON last, each atomically: the JSON's presence means done."""
+    """Write the per-sample JSONL first and the JSON last, each atomically: the JSON's presence means done. If the
+    JSON cannot be written (its path is a folder, say), the per-sample file written for it is removed again."""
     path = Path(path)
+    if path.is_dir():
+        raise CrabEvalError("the result path is a folder; give a file name such as result.json", path)
     samples_path = samples_path_for(path)
     write_jsonl(samples_path, result.samples)
-    write_json(path, result.to_json(samples_path.name))
+    try:
+        write_json(path, result.to_json(samples_path.name))
+    except BaseException:
+        samples_path.unlink(missing_ok=True)
+        raise
 
 
 _REQUIRED = ("task", "split", "metrics", "n_samples", "n_missing", "n_unparsed")

@@ -32,6 +32,23 @@ def load_split(task: Task, data_dir: str | Path, split: str) -> Split:
     return loaded
 
 
+def data_dir_for(data_root: str | Path, task_id: str) -> Path:
+    """``DATA_ROOT/<task id>``: the layout ``evaluate`` and ``submit score`` read (a folder or a link per task)."""
+    data_root = Path(data_root)
+    if not data_root.is_dir():
+        raise AnnotationError("data root not found", data_root)
+    folder = data_root / task_id
+    if not folder.is_dir():
+        hint = ""
+        if (data_root / "synth_config.json").is_file():
+            hint = (
+                "; this is a SynthAV suite, whose folders carry the official release names (AVE_Dataset, LLP, ...): "
+                "make a data root of links DATA_ROOT/<task id> -> SUITE/<folder> (docs/evaluate.md)"
+            )
+        raise AnnotationError(f"data root has no folder {task_id!r} with the task's official files{hint}", data_root)
+    return folder
+
+
 def score_predictions(task: Task, split: Split, preds: PredictionSet) -> list[dict[str, Any]]:
     """Per-sample stats, with a missing or unparsed prediction scored as the task's empty prediction."""
     samples = split.samples

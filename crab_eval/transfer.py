@@ -286,6 +286,13 @@ def compute_transfer(
                 if found
             )
         )
+    if isinstance(seed_sd, Mapping):
+        unknown = sorted(set(seed_sd) - set(single_by) - {"*"})
+        if unknown:
+            tasks = ", ".join(sorted(single_by))
+            raise CrabEvalError(
+                f"--seed-sd names tasks that are not in the table: {', '.join(unknown)} (tasks: {tasks})"
+            )
     rows, notes = [], []
     for task in sorted(single_by):
         notes.extend(check_arms(single_by[task], unified_by[task]))
@@ -341,7 +348,7 @@ def _delta_m(rows: list[TaskTransfer]) -> tuple[Change | None, str]:
             replicates = np.sum([w * a.replicates for w, a in zip(weights, arm_noise, strict=True)], axis=0)
             arms.append(ArmNoise(values, replicates))
         change = estimate_change(arms[0], arms[1], 1.0, sum(r.n_groups for r in parts))
-        return change, "per seed (the unified seeds are the same models across tasks)"
+        return change, "computed per seed: the unified seeds are the same models across tasks"
     # r.change is already signed (positive = better): only the scale of Delta_t remains.
     detail = "tasks taken as independent"
     change = combine([(100.0 / (len(parts) * r.single.mean), r.change) for r in parts], detail)  # type: ignore[misc]
@@ -377,7 +384,7 @@ def summarise(
         )
     change, detail = _delta_m(rows)
     delta_m_ci = change.interval(confidence) if change is not None else (math.nan, math.nan)
-    delta_m_noise = "" if change is None else f"{change.noise} ({detail})"
+    delta_m_noise = "" if change is None else f"{change.noise}, {detail}"
     # Worst by relative change where it is defined; by absolute change only if it is defined nowhere.
     worst = min(with_rel, key=lambda r: r.rel_change or 0.0) if with_rel else min(rows, key=lambda r: r.abs_change)
 

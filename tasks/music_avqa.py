@@ -66,12 +66,15 @@ _VOCAB_INDEX = vocabulary_index(ANSWER_VOCABULARY)
 _VOCAB_SET = frozenset(ANSWER_VOCABULARY)
 # The flexible tier: answers mentioned in prose, and the answers a question group can have where that is certain.
 _SEARCH_INDEX = build_search_index(ANSWER_VOCABULARY)
-_NUMBERS = frozenset((*NUMBER_WORDS, "more than ten"))
+_YES_NO = frozenset(("yes", "no"))
+# The official Counting templates include yes/no questions ("Is there a <Object> sound?" is Audio-Counting), so a
+# counting question takes a number or yes/no; an existential one only yes/no.
+_COUNT = frozenset((*NUMBER_WORDS, "more than ten", *_YES_NO))
 _ALLOWED: dict[str, frozenset[str]] = {
-    "audio_counting": _NUMBERS,
-    "visual_counting": _NUMBERS,
-    "av_counting": _NUMBERS,
-    "av_existential": frozenset(("yes", "no")),
+    "audio_counting": _COUNT,
+    "visual_counting": _COUNT,
+    "av_counting": _COUNT,
+    "av_existential": _YES_NO,
 }
 
 
@@ -189,8 +192,8 @@ class MusicAVQA(PooledAccuracyTask):
     def parse_flexible(self, text: str, sample: Sample, split: Split) -> dict[str, Any] | None:
         """The answer tag's body, or the whole text, read as free form: digits are number words ("2" -> "two",
         "12" -> "more than ten"); then the whole body, what follows "the answer is", the answer the text opens with,
-        or the one answer it mentions. Counting questions take only numbers and existential ones only yes/no, so
-        "There are two guitars" is "two"; two different mentions are ambiguous (None). A tag holding an official
+        or the one answer it mentions. Counting questions take a number or yes/no (some official counting templates
+        are yes/no questions) and existential ones only yes/no, so "There are two guitars" is "two"; two different mentions are ambiguous (None). A tag holding an official
         answer is read as ``parse`` reads it."""
         strict = self.parse(text, split)
         if strict is not None and strict["answer"] in _VOCAB_SET:

@@ -106,14 +106,17 @@ def test_music_avqa_flexible(tmp_path: Path) -> None:
         mavqa_entry("v1", 10, ("Audio", "Counting"), "How many instruments are sounding?", "two"),
         mavqa_entry("v2", 11, ("Audio-Visual", "Existential"), "Is the <Object> playing?", "yes", ["piano"]),
         mavqa_entry("v3", 12, ("Audio-Visual", "Temporal"), "Which instrument sounds first?", "piano"),
+        mavqa_entry("v4", 13, ("Audio", "Counting"), "Is there a <Object> sound?", "yes", ["piano"]),
     ])  # fmt: skip
     task, split = _split("music_avqa", tmp_path)
-    count, exists, temporal = split
+    count, exists, temporal, yes_no_count = split
     cases = [
         (count, "The answer is two", "two"),
         (count, "2", "two"),
         (count, "<answer> 2 </answer>", "two"),  # strict reads "2", out of the vocabulary
-        (count, "There are two instruments: a piano and a violin.", "two"),  # counting: numbers only
+        (count, "There are two instruments: a piano and a violin.", "two"),  # counting: numbers or yes/no
+        (yes_no_count, "Yes.", "yes"),  # an official counting template asked as a yes/no question
+        (yes_no_count, "Yes, there is one piano.", "yes"),  # the answer the text opens with
         (count, "maybe one, maybe three", None),
         (count, "15 instruments", "more than ten"),
         (exists, "yes</s>", "yes"),

@@ -343,6 +343,8 @@ def test_arm_refusals_and_the_aa_note() -> None:
         compute_transfer(unified, [run(0), run(1)], 50)
     with pytest.raises(CrabEvalError, match="repeat a seed"):
         compute_transfer([run(1), run(1, k=11)], unified, 50)
+    with pytest.raises(CrabEvalError, match="in the single arm hold identical predictions"):
+        compute_transfer([run(0, digest="same"), run(1, digest="same")], unified, 50)
     aa = compute_transfer([run(0), run(1)], [run(2, k=11), run(3, k=12)], 50)
     assert any("A/A" in note for note in aa.notes)
 
@@ -365,6 +367,8 @@ def test_other_unusable_inputs_are_errors() -> None:
         compute_transfer([s], [u], 50, margin_percent=-1)
     with pytest.raises(CrabEvalError, match="standard deviation"):
         compute_transfer([s], [u], 50, seed_sd=-1.0)
+    with pytest.raises(CrabEvalError, match="names tasks that are not in the table: avee"):
+        compute_transfer([s], [u], 50, seed_sd={"avee": 3.0})
 
 
 # ---- outputs -------------------------------------------------------------------------------------------------------

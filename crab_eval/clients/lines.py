@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.errors import CrabEvalError
+from crab_eval.io import line_json_error
 
 
 class ClientError(CrabEvalError):
@@ -60,7 +61,7 @@ def _read_file(path: Path) -> Iterator[ClientLine]:
         try:
             obj = json.loads(raw)
         except ValueError as exc:
-            raise ClientError(f"malformed JSON ({exc})", path, line_no) from None
+            raise ClientError(line_json_error(exc), path, line_no) from None
         if not isinstance(obj, dict):
             raise ClientError("a line must be a JSON object", path, line_no)
         yield ClientLine(path, line_no, obj)

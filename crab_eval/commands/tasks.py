@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             ("*" if m["name"] == t["main_metric"] else "") + m["name"] + ("" if m["higher_is_better"] else " (lower)")
             for m in t["metrics"]
         )
-        rows.append([t["id"], t["version"], ",".join(t["splits"]), metrics])
-    print(format_table(["task", "version", "splits", "metrics (* = main)"], rows))
+        splits = ",".join(("*" if s == t["default_split"] else "") + s for s in t["splits"])
+        rows.append([t["id"], t["version"], splits, metrics])
+    print(format_table(["task", "version", "splits (* = default)", "metrics (* = main)"], rows))
     return 0

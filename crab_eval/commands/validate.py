@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
     samples = load_split(task, args.data, split)
     preds = read_predictions(args.predictions, task, samples, allow_extra=args.allow_extra, collect_errors=True)
     n = len(samples)
-    parse_rate = 100.0 * (preds.n_text - preds.n_unparsed) / preds.n_text if preds.n_text else float("nan")
+    parse_rate = f"{100.0 * (preds.n_text - preds.n_unparsed) / preds.n_text:.1f}%" if preds.n_text else "-"
     print(f"{args.predictions}: {preds.n_lines} lines for {task.id}/{split} ({n} samples)")
     print(f"  structured predictions: {preds.n_structured}")
-    print(f"  text predictions:       {preds.n_text} (parse rate {parse_rate:.1f}%)")
+    print(f"  text predictions:       {preds.n_text} (parse rate {parse_rate}, strict tier)")
     print(f"  unparsed (scored wrong): {preds.n_unparsed}")
     print(f"  missing (scored wrong):  {preds.n_missing} of {n}")
     print(f"  extra ids ignored:       {preds.n_extra}")

@@ -31,7 +31,7 @@ from crab_eval.predictions import read_predictions
 from crab_eval.provenance import base_provenance
 from crab_eval.registry import get_task, task_ids
 from crab_eval.results import RunResult, write_result
-from crab_eval.scoring import load_split, score
+from crab_eval.scoring import data_dir_for, load_split, score
 
 ENTRY_KIND = "crab-eval-leaderboard-entry"
 ENTRY_SCHEMA_VERSION = 1
@@ -170,13 +170,6 @@ def _relocate(exc: CrabEvalError, local: Path, display: str) -> CrabEvalError:
     if exc.path == str(local):
         return type(exc)(exc.message, display, exc.line)
     return exc
-
-
-def data_dir_for(data_root: Path, task_id: str) -> Path:
-    folder = data_root / task_id
-    if not folder.is_dir():
-        raise CrabEvalError(f"data root has no folder {task_id!r} with the task's official files", data_root)
-    return folder
 
 
 def validate(

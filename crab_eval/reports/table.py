@@ -1,11 +1,13 @@
 """One table model for every report: a title, column names and rows of cells already formatted as text.
 
-Text (aligned columns, what the command line prints) and Markdown are written here; CSV and HTML go through a
-pandas DataFrame (the ``reports`` extra), so that quoting and escaping are pandas' own.
+Text (aligned columns, what the command line prints), Markdown and CSV (the standard library's writer) are written
+here; HTML goes through a pandas DataFrame (the ``reports`` extra), so that its escaping is pandas' own.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,8 +58,12 @@ class Table:
         return pandas.DataFrame(list(self.rows), columns=list(self.columns), dtype=str)
 
     def to_csv(self) -> str:
-        """CSV with a header line, through pandas."""
-        return str(self.to_frame().to_csv(index=False, lineterminator="\n"))
+        """CSV with a header line (the standard library's writer: a summary needs no pandas)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self.columns)
+        writer.writerows(self.rows)
+        return buffer.getvalue()
 
     def to_html(self) -> str:
         """An HTML ``<table>`` (cells escaped), through pandas."""
