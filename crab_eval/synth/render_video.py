@@ -115,7 +115,10 @@ def write_mp4(path: Path, images: np.ndarray, audio: np.ndarray | None, fps: int
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format="mp4", options={"fflags": "+bitexact"}) as container:
-        video = container.add_stream("libx264", rate=fps, options={"threads": "1", "crf": "20", "preset": "fast"})
+        # x264's "ultrafast" preset: with "fast", its lookahead / macroblock-tree made a few clips' bytes depend on
+        # the process (a serial and a parallel build of one seed differed in some runs; asm=0 or no mbtree fixed it
+        # too); ultrafast has neither and encodes faster. The pictures are flat shapes, held for a second each.
+        video = container.add_stream("libx264", rate=fps, options={"threads": "1", "crf": "20", "preset": "ultrafast"})
         video.width, video.height = images.shape[2], images.shape[1]
         video.pix_fmt = "yuv420p"
         video.codec_context.thread_count = 1
