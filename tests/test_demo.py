@@ -20,7 +20,8 @@ ADAPTERS = ("lora", "ilora")
 # ---- (a) the pipeline on tiny --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from crab_eval.demo import DemoPlan, run_demo
+    from crab_eval.demo import run_demo
+    from crab_eval.demo_plan import DemoPlan
 
     out = tmp_path_factory.mktemp("demo") / "out"
     # Untrained models babble to max_new_tokens: keep generation short so the test stays fast.
@@ -29,22 +30,25 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tiny_demo_outputs_exist_and_agree(tiny_demo: Path) -> None:
-    from crab_eval.demo import DEMO_TASKS
+    from crab_eval.demo_plan import DEMO_TASKS
 
     out = tiny_demo
     summary = json.loads((out / "demo_summary.json").read_text())
-    assert summary["plan"]["tasks"] == list(DEMO_TASKS)
+    assert summary["plan"]["tasks"] == list(DEMO_TASKS) and summary["plan"]["adapters"] == list(ADAPTERS)
     # Budget: a unified run takes the single runs' steps with a batch of 4 examples per task (same epochs).
-    assert summary["budget"]["unified_lora"] == {"steps": 2, "batch_size": 4 * len(DEMO_TASKS)}
+    assert summary["budget"]["unified_ilora"] == {"steps": 2, "batch_size": 4 * len(DEMO_TASKS)}
     assert summary["budget"]["single_ave"] == {"steps": 2, "batch_size": 4}
-    for model in ["unified_lora", "unified_ilora", *(f"single_{t}" for t in DEMO_TASKS)]:
+    for model in [*(f"unified_{k}" for k in ADAPTERS), *(f"single_{t}" for t in DEMO_TASKS)]:
         for task in DEMO_TASKS if model.startswith("unified") else [model.removeprefix("single_")]:
             result = read_result(out / "results" / model / f"{task}.json")
             assert result.task == task and result.split == "test"
             assert len(result.samples) == result.n_samples > 0
-            assert result.run["seed"] == 0
+            assert result.run["seed"] == 0 and result.run["model"] == f"synthav-demo-{model}"
             assert result.run["variant"] == ("unified" if model.startswith("unified") else "single")
-            assert result.run["adapter"] in ADAPTERS
+            assert result.run["adapter"] == (model.removeprefix("unified_") if model.startswith("unified") else "lora")
+            # No path of this machine in a result file: the provenance names files relative to the demo folder.
+            assert result.provenance["data_dir"].startswith("data/"), result.provenance["data_dir"]
+            assert result.provenance["predictions_file"] == f"predictions/{model}/{task}.jsonl"
     for kind in ADAPTERS:
         folder = out / f"transfer_{kind}"
         table = json.loads((folder / "transfer.json").read_text())
@@ -58,6 +62,7 @@ def test_tiny_demo_outputs_exist_and_agree(tiny_demo: Path) -> None:
             assert row["single"]["mean"] == pytest.approx(single.metrics[single.main_metric])
     for kind in ("majority", "prior"):
         assert read_result(out / "results" / f"baseline_{kind}" / "ave.json").run["variant"] == "baseline"
+    assert {"synth", "features", "train+predict", "score", "transfer", "total"} <= set(summary["timings_s"])
 
 
 def test_tiny_demo_rerun_skips_finished_stages(tiny_demo: Path, capsys: pytest.CaptureFixture) -> None:
@@ -76,34 +81,70 @@ def test_tiny_demo_rerun_skips_finished_stages(tiny_demo: Path, capsys: pytest.C
 
 
 def test_plan_with_several_seeds_names_every_run_and_keeps_the_suite_seed(tmp_path: Path) -> None:
-    from crab_eval.demo import DemoPlan, run_config
+    from crab_eval.demo_plan import DemoPlan, run_config, run_info
 
     plan = DemoPlan(out=tmp_path, size="tiny", seed=5, seeds=2, steps=3, tasks=("ave", "avvp"), adapters=("ilora",))
     names = [(m.name, m.seed) for m in plan.models()]
     assert names == [("unified_ilora_seed5", 5), ("unified_ilora_seed6", 6), ("single_ave_seed5", 5),
-                     ("single_ave_seed6", 6), ("single_avvp_seed5", 5), ("single_avvp_seed6", 6)]  # fmt: skip
+                     ("single_avvp_seed5", 5), ("single_ave_seed6", 6), ("single_avvp_seed6", 6)]  # fmt: skip
     config = run_config(plan, plan.models()[1])
     assert config["seed"] == 6 and config["run_dir"].endswith("unified_ilora_seed6")
     assert config["train"]["batch_size"] == 8 and config["train"]["steps"] == 3
-    one = DemoPlan(out=tmp_path, size="tiny", seed=5)
-    assert [m.name for m in one.models()][:2] == ["unified_lora", "unified_ilora"]  # one seed: plain names
+    # The runs of one model differ by seed only: same model name, variant and adapter in their result files.
+    infos = [run_info(plan, m) for m in plan.models() if m.base == "single_ave"]
+    assert [i.pop("seed") for i in infos] == [5, 6] and infos[0] == infos[1]
+    assert infos[0]["model"] == "synthav-demo-single_ave"
+    one = DemoPlan(out=tmp_path, size="tiny", seed=5, adapters=("ilora",))
+    assert [m.name for m in one.models()][:2] == ["unified_ilora", "single_ave"]  # one seed: plain names
 
 
-def test_tiny_demo_with_two_seeds_bootstraps_over_seeds(tmp_path: Path) -> None:
-    from crab_eval.demo import DemoPlan, run_demo
+def test_plan_with_aa_trains_the_single_task_models_with_more_seeds(tmp_path: Path) -> None:
+    from crab_eval.demo_plan import DemoPlan
+
+    plan = DemoPlan(out=tmp_path, size="tiny", seed=0, seeds=2, aa=True, tasks=("ave", "s4"))
+    assert plan.aa_seeds() == [2, 3]
+    singles = [(m.name, m.seed) for m in plan.models() if m.base == "single_s4"]
+    assert singles == [("single_s4_seed0", 0), ("single_s4_seed1", 1), ("single_s4_seed2", 2), ("single_s4_seed3", 3)]
+    assert [m.seed for m in plan.models() if m.base == "unified_ilora"] == [0, 1]  # no extra unified seeds
+    assert [p.parent.name for p in plan.result_paths("single_s4", "s4", plan.aa_seeds())] == [
+        "single_s4_seed2", "single_s4_seed3"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("option", "value"), [("--adapters", "lora,qlora"), ("--seeds", "0")])
+def test_demo_refuses_bad_options_with_one_line(option: str, value: str, tmp_path: Path, capsys) -> None:
+    from crab_eval.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "o"), option, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "demo:" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_tiny_demo_with_two_seeds_and_aa_writes_every_table(tmp_path: Path) -> None:
+    from crab_eval.demo import run_demo
+    from crab_eval.demo_plan import DemoPlan
 
     out = tmp_path / "out"
     summary = run_demo(DemoPlan(out=out, size="tiny", steps=1, jobs=2, n_boot=20, max_new_tokens=4, seeds=2,
-                                tasks=("ave", "avvp"), adapters=("lora",)))  # fmt: skip
-    assert summary["plan"]["seeds"] == 2
+                                aa=True, tasks=("ave", "avvp"), adapters=("lora",)))  # fmt: skip
+    assert summary["plan"]["seeds"] == 2 and summary["plan"]["aa"] is True
     table = json.loads((out / "transfer_lora" / "transfer.json").read_text())
-    for row in table["tasks"]:
-        # Each arm holds both seeds' results; their mean is the arm's value.
-        single = [read_result(out / "results" / f"single_{row['task']}_seed{s}" / f"{row['task']}.json", False)
-                  for s in (0, 1)]  # fmt: skip
-        values = [r.metrics[r.main_metric] for r in single]
-        assert row["single"]["mean"] == pytest.approx(sum(values) / 2)
-        assert [r.run["seed"] for r in single] == [0, 1]
+    aa = json.loads((out / "transfer_aa" / "transfer.json").read_text())
+    for row, aa_row in zip(table["tasks"], aa["tasks"], strict=True):
+        task = row["task"]
+
+        def values(seeds: tuple[int, ...], task: str = task) -> list[float]:
+            results = [read_result(out / "results" / f"single_{task}_seed{s}" / f"{task}.json", False) for s in seeds]
+            assert {r.run["model"] for r in results} == {f"synthav-demo-single_{task}"}
+            assert [r.run["seed"] for r in results] == list(seeds)
+            return [r.metrics[r.main_metric] for r in results]
+
+        # Each arm holds both seeds' results; their mean is the arm's value. The A/A table's second arm is the
+        # single-task model trained with the extra seeds 2 and 3.
+        assert row["single"]["mean"] == pytest.approx(sum(values((0, 1))) / 2)
+        assert aa_row["task"] == task and aa_row["single"]["mean"] == row["single"]["mean"]
+        assert aa_row["unified"]["mean"] == pytest.approx(sum(values((2, 3))) / 2)
+    assert set(summary["verdicts"]) == {"lora", "aa"}
 
 
 # ---- (b) calibration on the committed reference runs ----------------------------------------------------------------

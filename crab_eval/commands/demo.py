@@ -6,15 +6,16 @@ import argparse
 from typing import Any
 
 from crab_eval.commands.common import subparser
+from crab_eval.demo_plan import ADAPTERS, DEFAULT_ADAPTERS, DemoPlan
 
 
 def add_parser(sub: Any) -> None:
     parser = subparser(
         sub,
         "demo",
-        "the whole job on SynthAV: synthesise the suite, train a single-task model per task and unified models "
-        "(lora, ilora), predict, score, and print the transfer tables with their charts (resumable: finished "
-        "stages are skipped on a rerun)",
+        "the whole job on SynthAV: synthesise the suite, train a single-task model per task and a unified model "
+        "(ilora; --adapters lora,ilora for both), predict, score, and print the transfer tables with their charts "
+        "(resumable: finished stages are skipped on a rerun)",
         "crab-eval demo --out out/demo",
     )
     parser.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
@@ -33,8 +34,20 @@ def add_parser(sub: Any) -> None:
         "--seeds",
         type=int,
         default=1,
-        help="training seeds per model, on one suite (default: 1); with more, the transfer bootstrap is hierarchical "
-        "over seeds and clips, and the run takes that many times as long",
+        help="training seeds per model, on one suite (default: 1); with more, training noise enters the transfer "
+        "intervals, and the run takes that many times as long",
+    )
+    parser.add_argument(
+        "--adapters",
+        default=",".join(DEFAULT_ADAPTERS),
+        help=f"unified models to train, comma-separated from {', '.join(ADAPTERS)} (default: "
+        f"{','.join(DEFAULT_ADAPTERS)}); one transfer table each",
+    )
+    parser.add_argument(
+        "--aa",
+        action="store_true",
+        help="also train every single-task model with --seeds more training seeds and write the A/A table "
+        "(transfer_aa/: the same configuration against itself, which should claim nothing)",
     )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes, one thread each (default: 2)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default: 1000)")
@@ -42,9 +55,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from crab_eval.demo import DemoPlan, run_demo
+    from crab_eval.demo import run_demo
 
+    adapters = tuple(a.strip() for a in args.adapters.split(",") if a.strip())
     plan = DemoPlan(out=args.out, size=args.size, seed=args.seed, steps=args.steps, jobs=args.jobs,
-                    n_boot=args.bootstrap, seeds=args.seeds)  # fmt: skip
+                    n_boot=args.bootstrap, seeds=args.seeds, adapters=adapters, aa=args.aa)  # fmt: skip
     run_demo(plan)
     return 0
