@@ -127,8 +127,22 @@ def test_conflict_task_names_the_same_classes_with_words_no_other_task_uses(suit
         assert (sample.meta["start"], sample.meta["end"]) == (start, end)
 
 
-def test_shared_skill_group_shares_one_world() -> None:
-    group = RELATIONS["shared_skill"]["tasks"]
+def test_scarce_skill_pairs_few_s4_clips_with_many_ms3_clips_asked_alike(suite: Path) -> None:
+    demo = SIZES["demo"]
+    s4, ms3 = demo.clips("s4"), demo.clips("ms3")
+    assert RELATIONS["scarce_skill"]["tasks"] == ["s4", "ms3"] and RELATIONS["scarce_skill"]["expect_on"] == ["s4"]
+    assert s4["train"] * 8 <= ms3["train"]  # data-scarce beside data-rich (16 against 256 clips)
+    # The same instruction and answer template, frame by frame (only the object's name differs in the answer).
+    loaded = {t: get_task(t).load(suite / TASKS[t][1], "test")[0] for t in ("s4", "ms3")}
+    instructions = {t: s.meta["frame_instructions"] for t, s in loaded.items()}
+    assert instructions["s4"] == instructions["ms3"]
+    for t, sample in loaded.items():
+        assert all("<mask_start>" in answer for answer in sample.meta["frame_targets"]), t
+    assert TASKS["s4"][0] != TASKS["ms3"][0]  # different worlds: what is shared is the skill
+
+
+def test_shared_world_group_shares_one_world() -> None:
+    group = RELATIONS["shared_world"]["tasks"]
     assert {TASKS[t][0] for t in group} == {"A"}
     # The same class carries the same meaning in every task of the group: the names line up index by index.
     for k in range(len(FAMILIES["A"])):

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from crab_eval.commands.common import subparser
-from crab_eval.demo_plan import ADAPTERS, DEFAULT_ADAPTERS, DemoPlan
+from crab_eval.demo_plan import ADAPTERS, DEFAULT_ADAPTERS, DEMO_TASKS, SYNTH_TASKS, DemoPlan
 
 
 def add_parser(sub: Any) -> None:
@@ -23,12 +23,12 @@ def add_parser(sub: Any) -> None:
         "--size",
         choices=("tiny", "small", "demo"),
         default="demo",
-        help="SynthAV size (default: demo, 256 training and 128 test clips a task; small has 48 and 24; tiny is a "
-        "smoke test, too few items to conclude)",
+        help="SynthAV size (default: demo, 256 training and 128 test clips a task, S4 16 and 64, MS3 256 and 64; "
+        "small has 48 and 24; tiny is a smoke test, too few items to conclude)",
     )
     parser.add_argument("--seed", type=int, default=0, help="suite, training and bootstrap seed (default: 0)")
     parser.add_argument(
-        "--steps", type=int, default=None, help="single-task training steps (unified: steps x tasks); default per size"
+        "--steps", type=int, default=None, help="training steps of every model (default: per size, 600 for demo)"
     )
     parser.add_argument(
         "--seeds",
@@ -36,6 +36,11 @@ def add_parser(sub: Any) -> None:
         default=1,
         help="training seeds per model, on one suite (default: 1); with more, training noise enters the transfer "
         "intervals, and the run takes that many times as long",
+    )
+    parser.add_argument(
+        "--tasks",
+        default=",".join(DEMO_TASKS),
+        help=f"SynthAV tasks, comma-separated from {', '.join(SYNTH_TASKS)} (default: {','.join(DEMO_TASKS)})",
     )
     parser.add_argument(
         "--adapters",
@@ -57,8 +62,11 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from crab_eval.demo import run_demo
 
-    adapters = tuple(a.strip() for a in args.adapters.split(",") if a.strip())
-    plan = DemoPlan(out=args.out, size=args.size, seed=args.seed, steps=args.steps, jobs=args.jobs,
-                    n_boot=args.bootstrap, seeds=args.seeds, adapters=adapters, aa=args.aa)  # fmt: skip
+    def names(value: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+
+    plan = DemoPlan(out=args.out, size=args.size, seed=args.seed, tasks=names(args.tasks), steps=args.steps,
+                    jobs=args.jobs, n_boot=args.bootstrap, seeds=args.seeds, adapters=names(args.adapters),
+                    aa=args.aa)  # fmt: skip
     run_demo(plan)
     return 0
