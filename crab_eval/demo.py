@@ -4,13 +4,16 @@ Stages (each skipped on a rerun when its outputs exist, so an interrupted demo r
 
 1. ``data/``: synthesise the demo tasks of SynthAV (``crab_eval.synth.suite.build``).
 2. ``data/.features``: decode every clip the models read once, in parallel (the feature cache of the suite).
-3. ``runs/``: train one single-task model per task and one unified model per adapter (``lora``, ``ilora``) on all
+3. ``runs/``: train one single-task model per task and one unified model per adapter (default ``ilora``) on all
    of them, and write their predictions on each task's test split (``predictions/<model>/<task>.jsonl``). Jobs
    run in ``jobs`` worker processes of one thread each (tiny matrices: threads do not pay; processes do).
 4. ``results/``: score every prediction file (``crab-eval score``'s engine), with the run information (model,
    variant, adapter, seed, steps); also the trivial baselines (majority, prior) of ``crab_eval.baselines``.
 5. ``transfer_<adapter>/``: single vs unified-<adapter> transfer tables (``crab_eval.transfer``), the per-task chart,
-   the affinity heatmaps logged by the unified run and the affinity-vs-transfer rank correlation.
+   the affinity heatmaps logged by the unified run and the affinity-vs-transfer rank correlation; with ``aa``,
+   ``transfer_aa/`` (single-task models against themselves with other training seeds).
+
+What runs is planned in crab_eval.demo_plan; what is reported besides the tables, in crab_eval.demo_report.
 
 Budget: a single-task run takes ``steps`` optimizer steps of ``batch_size`` examples; a unified run on T tasks takes
 the same number of steps with batches T times as large, drawn with equal task weights. Both arms therefore see each

@@ -33,8 +33,9 @@ class ClassSpec:
     pattern: str
 
 
-# Family A: the world of the shared-skill group (ave, avvp, s4) and of the conflict task. Each class has a name in
-# each benchmark's own vocabulary; the eight are chosen so that the three vocabularies name the same thing.
+# Family A: the world of ave, synth_ave_swap, avvp, s4 and ms3. Each class has a name in each benchmark's own
+# vocabulary (MS3 scores masks only and names none); the eight are chosen so that the vocabularies name the same
+# thing.
 FAMILY_A: tuple[ClassSpec, ...] = (
     ClassSpec("violin", "triangle", (220, 40, 40), "saw", 660.0, "vibrato"),
     ClassSpec("guitar", "circle", (240, 200, 30), "pluck", 330.0, "pulse"),
@@ -54,14 +55,6 @@ NAMES_A: dict[str, tuple[str, ...]] = {
            "helicopter", "male_speech", "race_car"),
 }  # fmt: skip
 
-# Family B: MS3's world (no class names: MS3 scores masks only). Disjoint looks and sounds from A and C.
-FAMILY_B: tuple[ClassSpec, ...] = (
-    ClassSpec("b_hexagon", "hexagon", (200, 200, 200), "sine", 440.0, "trill"),
-    ClassSpec("b_semicircle", "semicircle", (120, 80, 40), "noise", 300.0, "pulse"),
-    ClassSpec("b_hbar", "hbar", (0, 120, 120), "formant", 520.0, "steady"),
-    ClassSpec("b_ring", "ring", (250, 150, 150), "pluck", 990.0, "fall"),
-)
-
 # Family C: MUSIC-AVQA's world; names are answers of the official 42-word vocabulary.
 FAMILY_C: tuple[ClassSpec, ...] = (
     ClassSpec("piano", "square", (245, 245, 245), "pluck", 262.0, "steady"),
@@ -73,7 +66,7 @@ FAMILY_C: tuple[ClassSpec, ...] = (
 )
 NAMES_C: tuple[str, ...] = ("piano", "flute", "trumpet", "drum", "xylophone", "erhu")
 
-FAMILIES: dict[str, tuple[ClassSpec, ...]] = {"A": FAMILY_A, "B": FAMILY_B, "C": FAMILY_C}
+FAMILIES: dict[str, tuple[ClassSpec, ...]] = {"A": FAMILY_A, "C": FAMILY_C}
 
 # The conflict task's vocabulary: other official AVE categories for the same eight classes, so the same clip and
 # prompt have another answer word than in AVE. The words are used by no other SynthAV task (not AVE's eight, not
@@ -127,7 +120,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "synth_ave_swap": ("A", "SynthAVE_swap"),
     "avvp": ("A", "LLP"),
     "s4": ("A", "AVSBench/Single-source"),
-    "ms3": ("B", "AVSBench/Multi-sources"),
+    "ms3": ("A", "AVSBench/Multi-sources"),
     "music_avqa": ("C", "MUSIC-AVQA"),
 }
 
@@ -140,13 +133,13 @@ RELATIONS: dict[str, dict[str, Any]] = {
         "expect": "positive",
         "expect_on": ["s4"],
         "mechanism": (
-            "The classic case of positive transfer: a data-scarce task sharing its skill with a data-rich one. s4 "
-            "trains on few clips (16 at the demo size, one annotated frame each, as S4's train split has) and "
-            "ms3 on many (256, five frames each). Both ask the same thing in the same words (AVSBench's "
-            "instruction and answer template with mask tokens) and need the same skill, 'segment the object that "
-            "makes the sound among silent ones', learnt by the same mask decoder and image encoder. Alone, a model "
-            "fits s4's 16 masks; trained with ms3 it segments from what the larger set taught, so s4's J rises. "
-            "The worlds differ (family A for s4, B for ms3), so what transfers is the skill, not the classes."
+            "The classic case of positive transfer: a data-scarce task sharing its skill and its world with a "
+            "data-rich one. s4 trains on few clips (16 at the demo size, one annotated frame each, as S4's train "
+            "split has), ms3 on many (256, five annotated frames each). Both ask the same thing in the same words "
+            "(AVSBench's instruction and answer template with mask tokens), need the same skill, 'segment the "
+            "objects that make the sound, not the silent ones', learnt by the same mask decoder and image encoder, "
+            "and show the same objects (family A: same shapes, colours and sounds). Alone, a model fits s4's 16 "
+            "masks; trained with ms3 it segments family A's objects as 256 clips taught it, so s4's J rises."
         ),
     },
     "conflict": {
@@ -166,19 +159,19 @@ RELATIONS: dict[str, dict[str, Any]] = {
         "expect": "none",
         "expect_on": ["music_avqa"],
         "mechanism": (
-            "MS3 is built from family B and MUSIC-AVQA from family C: disjoint looks, sounds and words, disjoint "
-            "outputs (masks versus answer words), independent random streams. No relation is planted; generic "
+            "MUSIC-AVQA is built from family C and MS3 from family A: disjoint looks, sounds and words, disjoint "
+            "outputs (answer words versus masks), independent random streams. No relation is planted; generic "
             "perception shared by any two audio-visual tasks remains, so 'none' means no planted transfer. "
             "MUSIC-AVQA shares nothing planted with any other task of the suite either; ms3, the data-rich side of "
             "scarce_skill, has nothing planted to gain."
         ),
     },
     "shared_world": {
-        "tasks": ["ave", "synth_ave_swap", "avvp", "s4"],
+        "tasks": ["ave", "synth_ave_swap", "avvp", "s4", "ms3"],
         "expect": "unspecified",
         "expect_on": [],
         "mechanism": (
-            "All four are built from family A: the same eight classes with the same look and sound, named by the "
+            "All five are built from family A: the same eight classes with the same look and sound, named by the "
             "same words where the vocabularies allow. Sharing a world among data-rich tasks is not planted as a "
             "transfer: earlier demo runs measured AVVP and S4 (256 clips each) as neutral beside AVE, and AVVP's "
             "score varies too much between training seeds for a claim either way."

@@ -42,15 +42,9 @@ def shape_mask(obj: SceneObject, shape: str, size: int = FRAME_SIZE) -> np.ndarr
         return (d2 <= 1.0) & (d2 >= 0.4)
     if shape == "bar":  # vertical bar
         return (ax <= 0.35) & (ay <= 1.0)
-    if shape == "hbar":
-        return (ax <= 1.0) & (ay <= 0.35)
     if shape == "star":
         angle = np.arctan2(dy, dx)
         return np.hypot(dx, dy) <= 0.55 + 0.45 * np.cos(5 * angle) ** 2
-    if shape == "hexagon":
-        return (ay <= 0.87) & (0.87 * ax + 0.5 * ay <= 0.87)
-    if shape == "semicircle":
-        return (dx**2 + dy**2 <= 1.0) & (dy >= -0.2)
     raise ValueError(f"unknown shape {shape!r}")
 
 
