@@ -13,10 +13,10 @@ from typing import Any, NamedTuple
 from crab_eval.errors import CrabEvalError
 
 # The demo's tasks: SynthAV's three planted relations (crab_eval/synth/config.py RELATIONS), the conflict
-# (ave + synth_ave_swap), the positive transfer to a data-scarce task (s4, 16 training clips, sharing its skill
-# and output format with ms3) and the null pair (music_avqa, ms3). avvp (family A, no planted relation) is left out
-# of the default: at 600 steps it barely clears the trivial baselines (seg_event 7.5-11 against 6.5), its score
-# swings between training seeds, and it costs a sixth of the demo's time; --tasks adds it.
+# (ave + synth_ave_swap), the positive transfer to a data-scarce task (s4, 16 training clips, sharing its skill,
+# output format and objects with ms3, 256 clips) and the null pair (music_avqa, ms3). avvp (family A, no planted
+# relation) is left out of the default: at 600 steps it barely clears the trivial baselines (seg_event 7.5-11
+# against 6.5), its score swings between training seeds, and it costs a sixth of the demo's time; --tasks adds it.
 DEMO_TASKS = ("ave", "synth_ave_swap", "s4", "ms3", "music_avqa")
 SYNTH_TASKS = ("ave", "synth_ave_swap", "avvp", "s4", "ms3", "music_avqa")  # what a plan may name
 ADAPTERS = ("lora", "ilora")
