@@ -4,13 +4,16 @@ Stages (each skipped on a rerun when its outputs exist, so an interrupted demo r
 
 1. ``data/``: synthesise the demo tasks of SynthAV (``crab_eval.synth.suite.build``).
 2. ``data/.features``: decode every clip the models read once, in parallel (the feature cache of the suite).
-3. ``runs/``: train one single-task model per task and one unified model per adapter (``lora``, ``ilora``) on all
+3. ``runs/``: train one single-task model per task and one unified model per adapter (default ``ilora``) on all
    of them, and write their predictions on each task's test split (``predictions/<model>/<task>.jsonl``). Jobs
    run in ``jobs`` worker processes of one thread each (tiny matrices: threads do not pay; processes do).
 4. ``results/``: score every prediction file (``crab-eval score``'s engine), with the run information (model,
    variant, adapter, seed, steps); also the trivial baselines (majority, prior) of ``crab_eval.baselines``.
 5. ``transfer_<adapter>/``: single vs unified-<adapter> transfer tables (``crab_eval.transfer``), the per-task chart,
-   the affinity heatmaps logged by the unified run and the affinity-vs-transfer rank correlation.
+   the affinity heatmaps logged by the unified run and the affinity-vs-transfer rank correlation; with ``aa``,
+   ``transfer_aa/`` (single-task models against themselves with other training seeds).
+
+What runs is planned in crab_eval.demo_plan; what is reported besides the tables, in crab_eval.demo_report.
 
 Budget: a single-task run takes ``steps`` optimizer steps of ``batch_size`` examples; a unified run on T tasks takes
 the same number of steps with batches T times as large, drawn with equal task weights. Both arms therefore see each
@@ -23,114 +26,39 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from crab_eval.demo_plan import (
+    BASELINES,
+    FEATURES,
+    TEST_SPLIT,
+    TRAIN_SPLIT,
+    DemoPlan,
+    result_path,
+    run_config,
+    run_info,
+)
 from crab_eval.errors import CrabEvalError
 
-# The planted conflict (ave + synth_ave_swap) and the shared-skill group (ave, avvp, s4) of SynthAV
-# (crab_eval/synth/config.py RELATIONS). The null pair (ms3, music_avqa) is left out of the default: it would add
-# two single-task runs and a third of the unified budget for a relation whose expected verdict is "neutral".
-DEMO_TASKS = ("ave", "synth_ave_swap", "avvp", "s4")
-ADAPTERS = ("lora", "ilora")
-# AVVP's official layout has dense labels for val and test only (train is weakly labelled): train on val.
-TRAIN_SPLIT = {"avvp": "val"}
-TEST_SPLIT = "test"
-BASELINES = ("majority", "prior")
-# Single-task steps per size (unified runs take len(tasks) times as many).
-STEPS = {"tiny": 60, "small": 1000, "demo": 1000}
 
-# A small AV-LLM (docs/model.md): 2-layer Llama of width 64, 1 Q-Former query per segment and modality, 32x32
-# frames and 32-band log-mels. Measured alone on one thread: ~37 ms a step of 4 examples (docs/demo.md).
-MODEL = {
-    "hidden_size": 64, "intermediate_size": 128, "layers": 2, "heads": 4, "kv_heads": 2, "vocab_size": 1024,
-    "train_embeddings": True, "queries": 1, "projector_dim": 64, "mask_train_size": 32, "mask_image_dim": 32,
-    "audio_encoder": {"dim": 32}, "visual_encoder": {"dim": 32, "grid": 4},
-}  # fmt: skip
-FEATURES = {"n_mels": 32, "frames_per_segment": 16, "image_size": 32}
-
-
-class ModelRun(NamedTuple):
-    name: str
-    tasks: tuple[str, ...]
-    kind: str  # adapter
-    seed: int  # training seed
-
-
-@dataclass
-class DemoPlan:
-    out: Path
-    size: str = "demo"
-    seed: int = 0
-    tasks: tuple[str, ...] = DEMO_TASKS
-    steps: int | None = None  # single-task steps; None: STEPS[size]
-    batch_size: int = 4
-    lr: float = 3e-3
-    jobs: int = 2
-    n_boot: int = 1000
-    max_new_tokens: int = 64
-    adapters: tuple[str, ...] = ADAPTERS
-    seeds: int = 1  # training seeds per model (seed, seed + 1, ...) on the one suite of ``seed``
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.out = Path(self.out)
-        if self.steps is None:
-            self.steps = STEPS[self.size]
-        if self.steps < 1 or self.jobs < 1 or self.n_boot < 1 or self.seeds < 1:
-            raise CrabEvalError("demo: steps, jobs, seeds and bootstrap must be at least 1")
-        unknown = set(self.tasks) - set(DEMO_TASKS) - {"ms3", "music_avqa"}
-        if unknown:
-            raise CrabEvalError(f"demo: tasks must come from SynthAV, got {sorted(unknown)}")
-
-    def data_dir(self, task: str) -> Path:
-        from crab_eval.synth.config import TASKS
-
-        return self.out / "data" / TASKS[task][1]
-
-    def train_seeds(self) -> list[int]:
-        return [self.seed + k for k in range(self.seeds)]
-
-    def model_name(self, base: str, seed: int) -> str:
-        """``single_ave`` with one training seed; ``single_ave_seed1`` etc. with several."""
-        return base if self.seeds == 1 else f"{base}_seed{seed}"
-
-    def models(self) -> list[ModelRun]:
-        """Every run to train: unified runs first (the longest jobs start first), each for every training seed."""
-        bases = [(f"unified_{kind}", self.tasks, kind) for kind in self.adapters]
-        bases += [(f"single_{task}", (task,), "lora") for task in self.tasks]
-        return [
-            ModelRun(self.model_name(base, seed), tasks, kind, seed)
-            for base, tasks, kind in bases
-            for seed in self.train_seeds()
-        ]
-
-    def result_paths(self, base: str, task: str) -> list[Path]:
-        """Result files of model ``base`` (e.g. ``single_ave``) on ``task``, one per training seed."""
-        return [result_path(self, self.model_name(base, seed), task) for seed in self.train_seeds()]
-
-    def budget(self, tasks: tuple[str, ...]) -> tuple[int, int]:
-        """(optimizer steps, batch size) of a run on ``tasks``: the same steps, ``batch_size`` examples a task."""
-        assert self.steps is not None, "DemoPlan.steps is resolved from the size before planning"
-        return self.steps, self.batch_size * len(tasks)
-
-    def examples(self, tasks: tuple[str, ...]) -> int:
-        steps, batch = self.budget(tasks)
-        return steps * batch
+def _media_key(data_dir: Path, sample: Any) -> str:
+    """Samples that read the same media files share features (MUSIC-AVQA asks several questions per video)."""
+    return json.dumps([str(data_dir), dict(getattr(sample, "media", {}) or {})], sort_keys=True, default=str)
 
 
 def features(task: Any, data_dir: Path, sample: Any) -> Any:
-    """The demo's features callable (named in its run configs as ``crab_eval.demo:features``): the standard media
+    """The demo's features callable (named in its run configs, ``demo_plan.FEATURES_SPEC``): the standard media
     loaders at the demo's small resolution, cached beside the suite (``<suite>/.features``) and, for the life of
-    the process, in memory (~145 kB a clip: reading the disk cache was a tenth of a training step)."""
+    the process, in memory by media files (~145 kB a clip: reading the disk cache was a tenth of a training step)."""
     from crab_eval.media import FeatureCache, FeatureConfig, sample_features
 
-    memo_key = (str(data_dir), sample.id)
+    memo_key = _media_key(data_dir, sample)
     if memo_key not in _MEMORY:
         root = next((p for p in Path(data_dir).resolve().parents if (p / "synth_config.json").is_file()), None)
         cache = _CACHES.setdefault(str(root), FeatureCache(root / ".features")) if root is not None else None
@@ -139,31 +67,7 @@ def features(task: Any, data_dir: Path, sample: Any) -> Any:
 
 
 _CACHES: dict[str, Any] = {}
-_MEMORY: dict[tuple[str, str], Any] = {}
-
-
-def run_config(plan: DemoPlan, model: ModelRun) -> dict[str, Any]:
-    name, tasks, kind, seed = model
-    steps, batch_size = plan.budget(tasks)
-    unified = len(tasks) > 1
-    return {
-        "run_dir": str(plan.out / "runs" / name),
-        "seed": seed,
-        "resume": True,
-        "tasks": [
-            {"task": t, "data": str(plan.data_dir(t)), "split": TRAIN_SPLIT.get(t, "train"), "weight": 1.0}
-            for t in tasks
-        ],
-        "model": MODEL,
-        "adapter": {"kind": kind, "r": 8, "alpha": 16, "dropout": 0.0, "heads": 3},
-        "train": {
-            "steps": steps, "batch_size": batch_size, "lr": plan.lr, "warmup_ratio": 0.05,
-            "schedule": "cosine", "checkpoint_every": max(1, steps // 2), "log_every": 1,
-            "router_log_every": max(1, steps // 10) if kind == "ilora" else 0,
-            "affinity_every": max(1, steps // 8) if unified else 0, "affinity_batch": 4,
-            "features": "crab_eval.demo:features",
-        },
-    }  # fmt: skip
+_MEMORY: dict[str, Any] = {}
 
 
 # ---- worker side -------------------------------------------------------------------------------------------------
@@ -224,7 +128,8 @@ def synth_stage(plan: DemoPlan) -> None:
 
 
 def feature_job(task_id: str, data_dir: str, split: str, shard: int, shards: int) -> int:
-    """Decode one share of a split's clips into the suite's feature cache; returns the number of clips."""
+    """Decode one share of a split's media into the suite's feature cache; returns the number of clips. Samples
+    are shared out by media files, so a clip with several questions is decoded once, by one process."""
     import torch
 
     from crab_eval.registry import get_task
@@ -232,10 +137,11 @@ def feature_job(task_id: str, data_dir: str, split: str, shard: int, shards: int
 
     torch.set_num_threads(1)
     task = get_task(task_id)
-    share = load_split(task, data_dir, split)[shard::shards]
-    for sample in share:
-        features(task, share.data_dir, sample)
-    return len(share)
+    clips = {_media_key(Path(data_dir), s): s for s in load_split(task, data_dir, split)}
+    mine = list(clips.values())[shard::shards]
+    for sample in mine:
+        features(task, Path(data_dir), sample)
+    return len(mine)
 
 
 def features_stage(plan: DemoPlan) -> None:
@@ -306,10 +212,6 @@ def models_stage(plan: DemoPlan) -> None:
     plan.timings["train+predict"] = time.perf_counter() - start
 
 
-def result_path(plan: DemoPlan, model: str, task: str) -> Path:
-    return plan.out / "results" / model / f"{task}.json"
-
-
 def _complete(path: Path) -> bool:
     from crab_eval.results import read_result
 
@@ -320,6 +222,17 @@ def _complete(path: Path) -> bool:
     return True
 
 
+def _portable(result: Any, root: Path) -> Any:
+    """Paths in the provenance relative to the demo's folder (``data/...``, ``predictions/...``): result files
+    record no absolute path of the machine that made them, so a committed run reads the same anywhere."""
+    base = root.resolve()
+    for key in ("data_dir", "predictions_file"):
+        value = result.provenance.get(key)
+        if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_relative_to(base):
+            result.provenance[key] = Path(value).relative_to(base).as_posix()
+    return result
+
+
 def score_stage(plan: DemoPlan) -> None:
     from crab_eval.baselines.predictors import write_baseline
     from crab_eval.results import write_result
@@ -327,18 +240,16 @@ def score_stage(plan: DemoPlan) -> None:
 
     start = time.perf_counter()
     n_new = 0
-    for name, tasks, kind, seed in plan.models():
-        variant = "unified" if len(tasks) > 1 else "single"
-        steps, batch_size = plan.budget(tasks)
-        run = {"model": f"synthav-demo-{name}", "variant": variant, "adapter": kind, "seed": seed, "steps": steps,
-               "batch_size": batch_size, "tasks": ",".join(tasks), "suite_size": plan.size}  # fmt: skip
-        for task in tasks:
-            path = result_path(plan, name, task)
-            if _complete(path):
-                continue
-            preds = plan.out / "predictions" / name / f"{task}.jsonl"
-            write_result(score(task, plan.data_dir(task), TEST_SPLIT, preds, run=run), path)
-            n_new += 1
+
+    def write(task: str, preds: Path, run: dict[str, Any], path: Path) -> None:
+        write_result(_portable(score(task, plan.data_dir(task), TEST_SPLIT, preds, run=run), plan.out), path)
+
+    for model in plan.models():
+        for task in model.tasks:
+            path = result_path(plan, model.name, task)
+            if not _complete(path):
+                write(task, plan.out / "predictions" / model.name / f"{task}.jsonl", run_info(plan, model), path)
+                n_new += 1
     for kind in BASELINES:
         for task in plan.tasks:
             path = result_path(plan, f"baseline_{kind}", task)
@@ -347,64 +258,81 @@ def score_stage(plan: DemoPlan) -> None:
             preds = plan.out / "predictions" / f"baseline_{kind}" / f"{task}.jsonl"
             write_baseline(task, plan.data_dir(task), kind, preds, split=TEST_SPLIT,
                            train_split=TRAIN_SPLIT.get(task, "train"), seed=plan.seed)  # fmt: skip
-            run = {"model": f"baseline-{kind}", "variant": "baseline", "seed": plan.seed}
-            write_result(score(task, plan.data_dir(task), TEST_SPLIT, preds, run=run), path)
+            write(task, preds, {"model": f"baseline-{kind}", "variant": "baseline", "seed": plan.seed}, path)
             n_new += 1
     plan.timings["score"] = time.perf_counter() - start
     _say(f"[4/5 score] {n_new} result file(s) written, the rest existed ({plan.timings['score']:.1f} s)")
 
 
-def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
-    """Per adapter: the transfer table (+ chart) and the affinity outputs; returns the reports by adapter. With
-    several training seeds every arm holds one result per seed and task, and the comparator's bootstrap is
-    hierarchical (seeds, then clips); the affinity outputs come from the first seed's unified run."""
-    from crab_eval.demo_report import affinity_outputs
-    from crab_eval.results import read_result
+def _table(plan: DemoPlan, name: str, title: str, single: list, other: list) -> Any:
+    """One transfer table (+ chart) under ``out/transfer_<name>``, printed; returns the report."""
     from crab_eval.transfer import compute_transfer
     from crab_eval.transfer_report import to_text, write_outputs
 
+    start = time.perf_counter()
+    report = compute_transfer(single, other, n_boot=plan.n_boot, seed=plan.seed, progress=_prefixed(f"  [{name}] "))
+    write_outputs(report, plan.out / f"transfer_{name}")
+    _say(f"\n[5/5 transfer] {title} ({time.perf_counter() - start:.0f} s):")
+    _say(to_text(report))
+    return report
+
+
+def transfer_stage(plan: DemoPlan) -> dict[str, Any]:
+    """Per adapter: the transfer table (+ chart) and the affinity outputs; with ``aa``, the A/A table (single-task
+    models against the same configuration with other training seeds). Returns the reports by table name. With
+    several training seeds every arm holds one result per seed and task; the affinity outputs come from the first
+    seed's unified run."""
+    from crab_eval.demo_report import affinity_outputs
+    from crab_eval.results import read_result
+
+    start = time.perf_counter()
+
+    def arm(base: str, seeds: list[int] | None = None) -> list:
+        return [read_result(path) for t in plan.tasks for path in plan.result_paths(base.format(t), t, seeds)]
+
     reports = {}
-    single = [read_result(path) for t in plan.tasks for path in plan.result_paths(f"single_{t}", t)]  # both tables
+    single = arm("single_{}")  # read once: the arm of every table
     for kind in plan.adapters:
-        out = plan.out / f"transfer_{kind}"
-        unified = [read_result(path) for t in plan.tasks for path in plan.result_paths(f"unified_{kind}", t)]
-        start = time.perf_counter()
-        report = compute_transfer(
-            single, unified, n_boot=plan.n_boot, seed=plan.seed, progress=_prefixed(f"  [transfer {kind}] ")
-        )
-        write_outputs(report, out)
-        _say(f"\n[5/5 transfer] single vs unified-{kind} ({time.perf_counter() - start:.0f} s):")
-        _say(to_text(report))
-        for line in affinity_outputs(plan.out / "runs" / plan.model_name(f"unified_{kind}", plan.seed), report, out):
+        report = _table(plan, kind, f"single vs unified-{kind}", single, arm(f"unified_{kind}"))
+        run_dir = plan.out / "runs" / plan.model_name(f"unified_{kind}", plan.seed)
+        for line in affinity_outputs(run_dir, report, plan.out / f"transfer_{kind}"):
             _say(line)
         reports[kind] = report
+    if plan.aa:
+        seeds = ", ".join(map(str, plan.aa_seeds()))
+        reports["aa"] = _table(plan, "aa", f"A/A: single vs single with training seeds {seeds}", single,
+                               arm("single_{}", plan.aa_seeds()))  # fmt: skip
+    plan.timings["transfer"] = time.perf_counter() - start
     return reports
+
+
+def _cpu_seconds() -> float:
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def run_demo(plan: DemoPlan) -> dict[str, Any]:
     """Every stage in order; returns the summary written to ``out/demo_summary.json``."""
     from crab_eval.demo_report import score_table, write_summary
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
+    plan.timings["load1 at start"] = os.getloadavg()[0]  # the machine's load beside the times (shared CPUs)
     plan.out.mkdir(parents=True, exist_ok=True)
-    synth_stage(plan)
-    features_stage(plan)
-    models_stage(plan)
-    score_stage(plan)
-    reports = transfer_stage(plan)
+    reports: dict[str, Any] = {}
+    stages = {"synth": synth_stage, "features": features_stage, "train+predict": models_stage,
+              "score": score_stage, "transfer": lambda p: reports.update(transfer_stage(p))}  # fmt: skip
+    for name, stage in stages.items():
+        before = _cpu_seconds()
+        stage(plan)
+        # CPU seconds of this process and its finished workers: a figure that other jobs on the machine do not
+        # inflate, unlike the wall time.
+        plan.timings[f"{name} cpu"] = _cpu_seconds() - before
     plan.timings["total"] = time.perf_counter() - start
+    plan.timings["total cpu"] = _cpu_seconds() - cpu_start
+    plan.timings["load1 at end"] = os.getloadavg()[0]
     table, rows = score_table(plan)
     _say("\nMain metric per model on each test split (baselines: crab_eval.baselines):")
     _say(table)
     summary = write_summary(plan, reports, rows)
     _say(f"\ndemo finished in {plan.timings['total']:.0f} s; outputs under {plan.out}")
     return summary
-
-
-def plan_dict(plan: DemoPlan) -> dict[str, Any]:
-    data = asdict(plan)
-    data["out"] = str(plan.out)
-    data["tasks"] = list(plan.tasks)
-    data["adapters"] = list(plan.adapters)
-    data.pop("timings")
-    return data

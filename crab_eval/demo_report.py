@@ -1,4 +1,6 @@
-"""What the demo prints and writes besides the transfer tables: affinity outputs, the score table, the summary."""
+"""What the demo prints and writes besides the transfer tables: affinity outputs, the score table, the summary.
+
+A report layer: it reads the plan (crab_eval.demo_plan) and result files, never the stages (crab_eval.demo)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,11 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crab_eval.demo_plan import BASELINES, MODEL, DemoPlan, plan_dict, result_path, run_config
 from crab_eval.errors import CrabEvalError
 from crab_eval.io import atomic_open, write_json
 
 if TYPE_CHECKING:
-    from crab_eval.demo import DemoPlan
     from crab_eval.transfer import TransferReport
 
 
@@ -70,7 +72,6 @@ def affinity_outputs(run_dir: Path, report: TransferReport, out: Path) -> list[s
 def score_table(plan: DemoPlan) -> tuple[str, list[dict[str, Any]]]:
     """Main metric of every model (single, unified per adapter, baselines) per task, as text and rows; with several
     training seeds, the mean over them."""
-    from crab_eval.demo import BASELINES, result_path
     from crab_eval.reports.table import format_table
     from crab_eval.results import read_result
 
@@ -92,8 +93,6 @@ def score_table(plan: DemoPlan) -> tuple[str, list[dict[str, Any]]]:
 
 
 def write_summary(plan: DemoPlan, reports: dict[str, TransferReport], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from crab_eval.demo import MODEL, plan_dict, run_config
-
     verdicts = {kind: {t.task: t.verdict for t in r.tasks} for kind, r in reports.items()}
     summary = {
         "kind": "crab-eval demo",

@@ -226,7 +226,8 @@ def check_arm(runs: Sequence[RunResult], arm: str) -> None:
 
 
 def check_arms(single: Sequence[RunResult], unified: Sequence[RunResult]) -> list[str]:
-    """Refuse the same run in both arms and swapped arms; returns notes (an A/A comparison is named, not refused)."""
+    """Refuse the same run in both arms and swapped arms; returns notes about the task's arms (an A/A comparison is
+    named, not refused)."""
     task = single[0].task
     for run in unified:
         digest = run.provenance.get("predictions_sha256")
@@ -248,5 +249,5 @@ def check_arms(single: Sequence[RunResult], unified: Sequence[RunResult]) -> lis
             f"{task}: the single arm holds unified runs and the unified arm single-task runs: arms swapped?"
         )
     if len(variants[0]) == 1 and variants[0] == variants[1] and None not in variants[0]:
-        return [f"{task}: both arms are variant {next(iter(variants[0]))!r} (an A/A comparison)"]
+        return [f"both arms are variant {next(iter(variants[0]))!r} (an A/A comparison)"]
     return []

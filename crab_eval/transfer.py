@@ -293,9 +293,11 @@ def compute_transfer(
             raise CrabEvalError(
                 f"--seed-sd names tasks that are not in the table: {', '.join(unknown)} (tasks: {tasks})"
             )
-    rows, notes = [], []
+    rows: list[TaskTransfer] = []
+    arm_notes: dict[str, list[str]] = {}  # note -> the tasks it is about
     for task in sorted(single_by):
-        notes.extend(check_arms(single_by[task], unified_by[task]))
+        for note in check_arms(single_by[task], unified_by[task]):
+            arm_notes.setdefault(note, []).append(task)
         if progress is not None:
             n_runs = len(single_by[task]) + len(unified_by[task])
             progress(f"{task}: bootstrapping {n_runs} runs x {n_boot} replicates")
@@ -306,8 +308,11 @@ def compute_transfer(
             single_by[task], unified_by[task], n_boot, seed, confidence, sd, margin_percent, allow_version_mismatch
         )
         if sd is not None and row.training_noise != ASSUMED:
-            notes.append(f"{task}: the supplied seed sd was not used; the spread is measured from its seeds")
+            arm_notes.setdefault("the supplied seed sd was not used; the spread is measured from the seeds", []).append(
+                task
+            )
         rows.append(row)
+    notes = [f"{note}: {', '.join(tasks)}" for note, tasks in arm_notes.items()]
     return summarise(rows, n_boot, seed, confidence, margin_percent, notes)
 
 

@@ -193,8 +193,8 @@ class MusicAVQA(PooledAccuracyTask):
         """The answer tag's body, or the whole text, read as free form: digits are number words ("2" -> "two",
         "12" -> "more than ten"); then the whole body, what follows "the answer is", the answer the text opens with,
         or the one answer it mentions. Counting questions take a number or yes/no (some official counting templates
-        are yes/no questions) and existential ones only yes/no, so "There are two guitars" is "two"; two different mentions are ambiguous (None). A tag holding an official
-        answer is read as ``parse`` reads it."""
+        are yes/no questions) and existential ones only yes/no, so "There are two guitars" is "two"; two different
+        mentions are ambiguous (None). A tag holding an official answer is read as ``parse`` reads it."""
         strict = self.parse(text, split)
         if strict is not None and strict["answer"] in _VOCAB_SET:
             return strict

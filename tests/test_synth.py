@@ -127,12 +127,29 @@ def test_conflict_task_names_the_same_classes_with_words_no_other_task_uses(suit
         assert (sample.meta["start"], sample.meta["end"]) == (start, end)
 
 
-def test_shared_skill_group_shares_one_world() -> None:
-    group = RELATIONS["shared_skill"]["tasks"]
+def test_scarce_skill_pairs_few_s4_clips_with_many_ms3_clips_asked_alike(suite: Path) -> None:
+    demo = SIZES["demo"]
+    s4, ms3 = demo.clips("s4"), demo.clips("ms3")
+    assert RELATIONS["scarce_skill"]["tasks"] == ["s4", "ms3"] and RELATIONS["scarce_skill"]["expect_on"] == ["s4"]
+    assert s4["train"] * 8 <= ms3["train"]  # data-scarce beside data-rich (16 against 256 clips)
+    # The same instruction and answer template, frame by frame (only the object's name differs in the answer).
+    loaded = {t: get_task(t).load(suite / TASKS[t][1], "test")[0] for t in ("s4", "ms3")}
+    instructions = {t: s.meta["frame_instructions"] for t, s in loaded.items()}
+    assert instructions["s4"] == instructions["ms3"]
+    for t, sample in loaded.items():
+        assert all("<mask_start>" in answer for answer in sample.meta["frame_targets"]), t
+    assert TASKS["s4"][0] == TASKS["ms3"][0] == "A"  # and the same world: the same objects to segment
+
+
+def test_shared_world_group_shares_one_world() -> None:
+    group = RELATIONS["shared_world"]["tasks"]
     assert {TASKS[t][0] for t in group} == {"A"}
-    # The same class carries the same meaning in every task of the group: the names line up index by index.
+    # The same class carries the same meaning in every task of the group that names classes (MS3 scores masks
+    # only; synth_ave_swap's words are the planted conflict): the names line up index by index.
+    named = [t for t in group if t in NAMES_A and t != "synth_ave_swap"]
+    assert named == ["ave", "avvp", "s4"]
     for k in range(len(FAMILIES["A"])):
-        words = {NAMES_A[t][k].lower().replace("_", " ") for t in group}
+        words = {NAMES_A[t][k].lower().replace("_", " ") for t in named}
         key = FAMILIES["A"][k].key.replace("_", " ")
         assert any(key.split()[0] in w or w in key for w in words), (k, words)
 
@@ -176,13 +193,13 @@ def test_masks_cover_only_sounding_visible_objects() -> None:
     loud = sc.SceneObject(0, 1 / 6, 0.5, 0.12, on.copy(), np.array([1, 1, 0, 0, 1], bool))
     silent = sc.SceneObject(1, 5 / 6, 0.5, 0.12, on.copy(), np.zeros(5, bool))
     hidden = sc.SceneObject(2, -1, -1, 0, np.zeros(5, bool), on.copy(), on_screen=False)
-    scene = sc.Scene("B", 5, [loud, silent, hidden], seed=1)
+    scene = sc.Scene("A", 5, [loud, silent, hidden], seed=1)
     images, object_masks = render_frames(scene)
     truth = sounding_masks(scene, object_masks)
     assert truth[0].sum() == object_masks[0].sum() > 0
     assert not truth[2].any() and not truth[3].any()
     assert not (truth & object_masks[1]).any()
-    colour = FAMILIES["B"][0].colour
+    colour = FAMILIES["A"][0].colour
     assert (images[0][object_masks[0]] == colour).all()
 
 

@@ -58,11 +58,17 @@ def class_tone(spec: ClassSpec, n_samples: int, rng: np.random.Generator) -> np.
         wave = np.fft.irfft(spectrum, n_samples)
         return _unit_rms(wave * amp)
     phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
-    weights = HARMONICS[spec.waveform]
+    weights = [w if spec.base_hz * h * 1.5 < SAMPLE_RATE / 2 else 0.0  # below Nyquist, also at the top of a rise
+               for h, w in enumerate(HARMONICS[spec.waveform], start=1)]  # fmt: skip
     wave = np.zeros(n_samples)
+    # sin(h * phase) by the recurrence sin((h+1)x) = 2 cos(x) sin(hx) - sin((h-1)x): one sine and one cosine per
+    # tone instead of one sine per harmonic (the sines were the slowest step of rendering a clip).
+    below, sine, two_cos = np.zeros(n_samples), np.sin(phase), 2.0 * np.cos(phase)
     for h, w in enumerate(weights, start=1):
-        if w and spec.base_hz * h * 1.5 < SAMPLE_RATE / 2:  # keep below Nyquist, also at the top of a rise
-            wave += w * np.sin(h * phase)
+        if h > 1:
+            below, sine = sine, two_cos * sine - below
+        if w:
+            wave += w * sine
     if spec.waveform == "pluck":  # a decaying attack on each beat of the second
         wave *= np.exp(-6.0 * ((t * 2) % 1.0))
     return _unit_rms(wave * amp)

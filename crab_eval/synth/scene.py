@@ -182,7 +182,7 @@ def ms3_scene(rng: np.random.Generator, n_classes: int, seed: int, n: int = 5) -
         ]
         if n_on < n_classes and rng.random() < 0.3:
             objects.append(_new_object(rng, classes[n_on], None, n, np.zeros(n, bool), random_runs(rng, n), False))
-        scene = Scene("B", n, objects, seed)
+        scene = Scene("A", n, objects, seed)
         if any(o.sounding_visible.any() for o in objects):
             return scene
 

@@ -80,7 +80,7 @@ def _avs_clip(task: str, root: Path, seed: int, split: str, index: int, k: int) 
         frame_names = [f"{name}_{k}.png" for k in range(1, AVS_SECONDS + 1)]
         wav = base / "audio_wav" / split / category / f"{name}.wav"
     else:
-        scene = sc.ms3_scene(rng, len(FAMILIES["B"]), scene_seed, AVS_SECONDS)
+        scene = sc.ms3_scene(rng, len(FAMILIES["A"]), scene_seed, AVS_SECONDS)
         category = "none"  # MS3 has no category column
         base = root / avs_layout.MS3_DATA
         frame_dir = base / "visual_frames" / name
