@@ -34,6 +34,11 @@ def _num(x: float | None, digits: int = 2, signed: bool = False) -> str:
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
+def _p(x: float) -> str:
+    """A p-value to three decimals; below 0.001 as such (0.000 would read as certainty)."""
+    return "<0.001" if not math.isnan(x) and x < 0.0005 else _num(x, 3)
+
+
 def _interval(ci: tuple[float, float]) -> str:
     return f"[{_num(ci[0], signed=True)}, {_num(ci[1], signed=True)}]"
 
@@ -68,7 +73,7 @@ def _row(t: TaskTransfer) -> list[str]:
     items = str(t.n_items) if t.n_groups == t.n_items else f"{t.n_items} ({t.n_groups} groups)"
     return [
         t.task, f"{t.metric} {arrow}", items, _arm(t.single), _arm(t.unified), _num(t.abs_change, signed=True),
-        _num(t.rel_change, signed=True), _interval(t.rel_ci), _num(t.p_holm, 3), _detectable(t), _noise(t),
+        _num(t.rel_change, signed=True), _interval(t.rel_ci), _p(t.p_holm), _detectable(t), _noise(t),
         f"{_count(t.single.n_missing)} / {_count(t.unified.n_missing)}",
         f"{_count(t.single.n_unparsed)} / {_count(t.unified.n_unparsed)}", t.verdict,
     ]  # fmt: skip
