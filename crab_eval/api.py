@@ -58,17 +58,19 @@ def score(
     split: str | None = None,
     run: Mapping[str, Any] | None = None,
     allow_extra: bool = False,
+    extract: str = "strict",
 ) -> RunResult:
     """Score predictions against a split. ``predictions`` is a prediction file, an iterable of its lines as dicts
     (``{"id", "text"}`` or ``{"id", "prediction"}``), or a DataFrame with those columns (empty cells dropped). Lines
-    in memory are written to a temporary file first and read by the same reader, so a bad line is the same error."""
+    in memory are written to a temporary file first and read by the same reader, so a bad line is the same error.
+    ``extract`` is the answer-extraction tier for text lines: ``strict`` (Crab's templates) or ``flexible``."""
     from crab_eval.registry import get_task
     from crab_eval.scoring import score as score_file
 
     task_id = task if isinstance(task, str) else task.id
     split = split or get_task(task_id).default_split
     if isinstance(predictions, str | Path):
-        return score_file(task_id, data, split, predictions, allow_extra, run=run)
+        return score_file(task_id, data, split, predictions, allow_extra, run=run, extract=extract)
     with tempfile.TemporaryDirectory(prefix="crab-eval-score-") as folder:
         path = Path(folder) / "predictions.jsonl"
         with path.open("w", encoding="utf-8") as handle:
@@ -76,7 +78,7 @@ def score(
                 if not isinstance(row, Mapping):
                     raise CrabEvalError(f"a prediction must be a mapping with an 'id', got {type(row).__name__}")
                 handle.write(json.dumps(dict(row), default=_plain, allow_nan=False) + "\n")
-        result = score_file(task_id, data, split, path, allow_extra, run=run)
+        result = score_file(task_id, data, split, path, allow_extra, run=run, extract=extract)
     result.provenance["predictions_file"] = IN_MEMORY
     return result
 
@@ -90,8 +92,8 @@ def evaluate(
 ) -> Evaluation:
     """``crab-eval evaluate`` from Python: ``model`` is a registered name (with ``model_args``) or a ``Model``
     instance; ``data`` a data root or ``{task: folder}``; ``options`` as ``crab_eval.evaluation.evaluate``
-    (``model_args``, ``generation``, ``batch_size``, ``limit``, ``run``, ``progress``). Without ``out`` the files go
-    to a temporary folder that is removed; the results stay in the returned ``Evaluation``."""
+    (``model_args``, ``generation``, ``batch_size``, ``limit``, ``run``, ``progress``, ``extract``). Without ``out``
+    the files go to a temporary folder that is removed; the results stay in the returned ``Evaluation``."""
     if out is not None:
         return run_evaluation(model, tasks, data, out, **options)
     with tempfile.TemporaryDirectory(prefix="crab-eval-evaluate-") as folder:

@@ -190,11 +190,14 @@ def evaluate(
     run: Mapping[str, Any] | None = None,
     progress: bool = True,
     entry: Mapping[str, Any] | None = None,
+    extract: str = "strict",
 ) -> Evaluation:
     """Predict and score every task; see the module docstring for the layout. Runs under ``accelerate launch``
     too: every process predicts its batches, the main process merges, scores and summarises. With ``entry`` (the
     metadata of a leaderboard submission, submission.schema.json) the predictions folder is also scored as a
-    submission into ``OUT/entry.json``, which ``crab-eval leaderboard build --entries OUT`` reads."""
+    submission into ``OUT/entry.json``, which ``crab-eval leaderboard build --entries OUT`` reads. ``extract`` is
+    the answer-extraction tier the predictions are scored with; the predictions do not depend on it, so a folder
+    scored with one tier is rescored (not re-predicted) when resumed with the other."""
     if batch_size < 1:
         raise CrabEvalError(f"--batch-size must be at least 1, got {batch_size}")
     if limit is not None and limit < 1:
@@ -233,17 +236,23 @@ def evaluate(
             seconds = None
         if not procs.main:
             continue
-        if result_path.is_file() and seconds is None:
-            result = read_result(result_path)
+        previous = read_result(result_path) if result_path.is_file() and seconds is None else None
+        if previous is not None and previous.provenance.get("extract", "strict") == extract:
+            result = previous
         else:
-            result = score(task.id, split.data_dir, split.name, pred_path, run=run_info, loaded=split)
-            result.provenance["inference"] = _inference_provenance(instance, name, task, split, settings)
-            result.provenance["inference"].update(processes=procs.world, seconds=seconds)
+            result = score(task.id, split.data_dir, split.name, pred_path, run=run_info, extract=extract, loaded=split)
+            inference = _inference_provenance(instance, name, task, split, settings)
+            inference.update(processes=procs.world, seconds=seconds)
+            if previous is not None:  # rescored with the other tier: the predictions' own record stays
+                before = previous.provenance.get("inference", {})
+                inference.update({k: before[k] for k in ("processes", "seconds") if k in before})
+            result.provenance["inference"] = inference
             write_result(result, result_path)
         evaluation.results[(task.id, split.name)] = result
     if procs.main:
-        evaluation.summary = summary_table(evaluation.results.values(), f"{run_info.get('model', name)}")
-        write_summary(evaluation, run_info, settings)
+        title = f"{run_info.get('model', name)} ({extract} answer extraction)"
+        evaluation.summary = summary_table(evaluation.results.values(), title)
+        write_summary(evaluation, run_info, {**settings, "extract": extract})
         if entry is not None:
             write_entry(out, data, entry)
     return evaluation

@@ -306,3 +306,54 @@ def test_score_cli_extract_flag(tmp_path: Path) -> None:
     written = json.loads(out.read_text())
     assert written["provenance"]["extract"] == "flexible" and written["metrics"]["overall"] == 100.0
     assert written["n_unparsed_by_extract"] == {"strict": 1, "flexible": 0}
+
+
+def test_validate_reads_with_the_chosen_tier_and_shows_both_parse_rates(tmp_path: Path, capsys) -> None:
+    from crab_eval.cli import main
+
+    data, preds = _music_fixture(tmp_path)
+    argv = ["validate", "--task", "music_avqa", "--data", str(data), "--predictions", str(preds)]
+    for tier, unparsed in (("strict", 1), ("flexible", 0)):
+        assert main([*argv, "--extract", tier]) == 0
+        out = capsys.readouterr().out
+        # 2 text lines; strict reads 1 (the tag), flexible both ("2" is "two").
+        assert "(parse rate: strict 50.0%, flexible 100.0%)" in out
+        assert f"unparsed (scored wrong): {unparsed} ({tier} tier)" in out
+    assert main(argv) == 0 and "(strict tier)" in capsys.readouterr().out  # strict by default
+
+
+def test_api_score_takes_the_tier(tmp_path: Path) -> None:
+    import crab_eval
+
+    data, preds = _music_fixture(tmp_path)
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert crab_eval.score("music_avqa", data, rows).metrics["overall"] == 50.0  # worked in the test above
+    flexible = crab_eval.score("music_avqa", data, rows, extract="flexible")
+    assert flexible.metrics["overall"] == 100.0 and flexible.provenance["extract"] == "flexible"
+
+
+def test_evaluate_scores_with_the_tier_and_rescores_a_finished_folder_without_predicting(tmp_path: Path) -> None:
+    from crab_eval.evaluation import evaluate
+
+    data, preds = _music_fixture(tmp_path)
+    folder = tmp_path / "client"
+    folder.mkdir()
+    (folder / "music_avqa.jsonl").write_bytes(preds.read_bytes())
+    out = tmp_path / "run"
+    replay = {"path": str(folder)}
+    strict = evaluate("replay", "music_avqa", {"music_avqa": data}, out, model_args=replay, progress=False)
+    result_file = out / "results" / "music_avqa.test.json"
+    seconds = json.loads(result_file.read_text())["provenance"]["inference"]["seconds"]
+    (folder / "music_avqa.jsonl").unlink()  # a second prediction would fail: the folder's predictions are reused
+    flexible = evaluate("replay", "music_avqa", {"music_avqa": data}, out, model_args=replay, progress=False,
+                        extract="flexible")  # fmt: skip
+    assert strict.results[("music_avqa", "test")].metrics["overall"] == 50.0
+    assert flexible.results[("music_avqa", "test")].metrics["overall"] == 100.0
+    written = json.loads(result_file.read_text())
+    assert written["provenance"]["extract"] == "flexible"
+    assert written["provenance"]["inference"]["seconds"] == seconds  # the prediction's own record is kept
+    summary = json.loads((out / "summary.json").read_text())
+    assert (
+        summary["settings"]["extract"] == "flexible"
+        and "(flexible answer extraction)" in (out / "summary.md").read_text()
+    )

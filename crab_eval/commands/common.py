@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crab_eval.errors import CrabEvalError
+from crab_eval.tasks.base import EXTRACT_TIERS
 
 
 def subparser(sub: Any, name: str, help_text: str, example: str) -> argparse.ArgumentParser:
@@ -28,6 +29,18 @@ def add_split_arguments(parser: argparse.ArgumentParser, predictions_required: b
     )
     parser.add_argument(
         "--allow-extra", action="store_true", help="ignore (and count) predictions for ids not in the split"
+    )
+
+
+def add_extract_argument(parser: argparse.ArgumentParser) -> None:
+    """``--extract strict|flexible``: the answer-extraction tier (score, validate, evaluate)."""
+    parser.add_argument(
+        "--extract",
+        choices=EXTRACT_TIERS,
+        default="strict",
+        help="answer extraction: strict reads Crab's answer templates only (default; the published numbers), "
+        "flexible also free-form answers ('The answer is two', '[30,40,150,200]'); recorded in the result, and "
+        "results of different tiers are never compared",
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crab_eval.commands.common import parse_run_info, subparser
+from crab_eval.commands.common import add_extract_argument, parse_run_info, subparser
 from crab_eval.models.base import parse_pairs
 
 
@@ -43,6 +43,7 @@ def add_parser(sub: Any) -> None:
         "--entry", default=None, metavar="SUBMISSION_JSON",
         help="also score the predictions as a leaderboard submission with this metadata (OUT/entry.json)",
     )  # fmt: skip
+    add_extract_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         run=run_info,
         progress=not args.no_progress,
         entry=read_entry(args.entry) if args.entry else None,
+        extract=args.extract,
     )
     if evaluation.summary is not None:  # the main process
         print(evaluation.summary.to_text())

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from crab_eval.clients import write_predictions
-from crab_eval.commands.common import add_split_arguments, parse_run_info, subparser
+from crab_eval.commands.common import add_extract_argument, add_split_arguments, parse_run_info, subparser
 from crab_eval.commands.convert import add_client_arguments, run_conversion
 from crab_eval.errors import CrabEvalError
 from crab_eval.registry import get_task
 from crab_eval.reports.table import format_table
 from crab_eval.results import samples_path_for, write_result
 from crab_eval.scoring import score
-from crab_eval.tasks.base import EXTRACT_TIERS
 
 
 def add_parser(sub: Any) -> None:
@@ -30,14 +29,7 @@ def add_parser(sub: Any) -> None:
     add_split_arguments(parser, predictions_required=False)
     add_client_arguments(parser, required=False)
     parser.add_argument("--output", required=True, help="result file to write (JSON)")
-    parser.add_argument(
-        "--extract",
-        choices=EXTRACT_TIERS,
-        default="strict",
-        help="answer extraction: strict reads Crab's answer templates only (default; the published numbers), "
-        "flexible also free-form answers ('The answer is two', '[30,40,150,200]'); recorded in the result, and "
-        "results of different tiers are never compared",
-    )
+    add_extract_argument(parser)
     parser.add_argument("--model", default=None, help="model or checkpoint id, recorded in the result")
     parser.add_argument("--variant", default=None, help="e.g. single or unified, recorded in the result")
     parser.add_argument("--seed", type=int, default=None, help="training seed, recorded in the result")

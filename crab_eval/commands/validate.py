@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from crab_eval.commands.common import add_split_arguments, subparser
+from crab_eval.commands.common import add_extract_argument, add_split_arguments, subparser
 from crab_eval.predictions import read_predictions
 from crab_eval.registry import get_task
 from crab_eval.scoring import load_split
@@ -22,6 +22,7 @@ def add_parser(sub: Any) -> None:
         "crab-eval validate --task ave --data AVE_Dataset --predictions preds.jsonl",
     )
     add_split_arguments(parser)
+    add_extract_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -29,13 +30,15 @@ def run(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     split = args.split or task.default_split
     samples = load_split(task, args.data, split)
-    preds = read_predictions(args.predictions, task, samples, allow_extra=args.allow_extra, collect_errors=True)
+    preds = read_predictions(
+        args.predictions, task, samples, allow_extra=args.allow_extra, collect_errors=True, extract=args.extract
+    )
     n = len(samples)
-    parse_rate = f"{100.0 * (preds.n_text - preds.n_unparsed) / preds.n_text:.1f}%" if preds.n_text else "-"
     print(f"{args.predictions}: {preds.n_lines} lines for {task.id}/{split} ({n} samples)")
     print(f"  structured predictions: {preds.n_structured}")
-    print(f"  text predictions:       {preds.n_text} (parse rate {parse_rate}, strict tier)")
-    print(f"  unparsed (scored wrong): {preds.n_unparsed}")
+    rates = ", ".join(f"{tier} {_rate(preds.n_text, n_bad)}" for tier, n_bad in preds.unparsed_by_tier.items())
+    print(f"  text predictions:       {preds.n_text} (parse rate: {rates})")
+    print(f"  unparsed (scored wrong): {preds.n_unparsed} ({args.extract} tier)")
     print(f"  missing (scored wrong):  {preds.n_missing} of {n}")
     print(f"  extra ids ignored:       {preds.n_extra}")
     print(f"  bad lines:               {len(preds.errors)}")
@@ -49,3 +52,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  first {label} ids: {shown}")
     print("valid" if not preds.errors else "INVALID")
     return 0 if not preds.errors else 1
+
+
+def _rate(n_text: int, n_unparsed: int) -> str:
+    return f"{100.0 * (n_text - n_unparsed) / n_text:.1f}%" if n_text else "-"
