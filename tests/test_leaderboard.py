@@ -230,6 +230,10 @@ def test_cli_build_with_bundled_published_numbers(tmp_path: Path) -> None:
     md = (out / "leaderboard.md").read_text()
     assert "| Crab | reported (Crab paper) | unified |" in md and "80.15" in md
     assert main(["leaderboard", "build", "--entries", str(tmp_path / "none"), "--out", str(out)]) == 2
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "other.json").write_text("{}")  # JSON that is not an entry
+    assert main(["leaderboard", "build", "--entries", str(tmp_path / "empty"), "--out", str(tmp_path / "s2")]) == 2
+    assert not (tmp_path / "s2").exists()  # nothing written
 
 
 def test_malformed_entry_and_published_files(tmp_path: Path) -> None:

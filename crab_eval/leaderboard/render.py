@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from crab_eval.errors import CrabEvalError
 from crab_eval.io import atomic_open
 from crab_eval.leaderboard.board import Row, load_entries, load_published, rows_from_entry, rows_from_published
 from crab_eval.leaderboard.tables import Cell, Table, build_tables, to_csv_rows, to_markdown
@@ -170,7 +171,12 @@ def collect_rows(entries_dir: str | Path | None, published: str | Path | bool | 
     """Rows of every entry under ``entries_dir`` and, unless ``published`` is False, of the published numbers."""
     rows: list[Row] = []
     if entries_dir is not None:
-        for entry in load_entries(entries_dir):
+        entries = load_entries(entries_dir)
+        if not entries:  # a mistyped folder must not give a page of published numbers alone without a word
+            raise CrabEvalError(
+                "no leaderboard entry here (crab-eval submit score or evaluate --entry writes them)", entries_dir
+            )
+        for entry in entries:
             rows.extend(rows_from_entry(entry))
     if published is not False:
         rows.extend(rows_from_published(load_published(None if published is True else published)))
