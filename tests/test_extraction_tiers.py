@@ -306,6 +306,8 @@ def test_score_cli_extract_flag(tmp_path: Path) -> None:
     written = json.loads(out.read_text())
     assert written["provenance"]["extract"] == "flexible" and written["metrics"]["overall"] == 100.0
     assert written["n_unparsed_by_extract"] == {"strict": 1, "flexible": 0}
+    alias = ["score", "--task", "music_avqa", "--data", str(data), "--predictions", str(preds), "--out", str(out)]
+    assert main(alias) == 0 and json.loads(out.read_text())["provenance"]["extract"] == "strict"  # --out = --output
 
 
 def test_validate_reads_with_the_chosen_tier_and_shows_both_parse_rates(tmp_path: Path, capsys) -> None:

@@ -28,7 +28,9 @@ def add_parser(sub: Any) -> None:
     )
     add_split_arguments(parser, predictions_required=False)
     add_client_arguments(parser, required=False)
-    parser.add_argument("--output", required=True, help="result file to write (JSON)")
+    parser.add_argument(
+        "--output", "--out", dest="output", required=True, help="result file to write (JSON); --out as elsewhere"
+    )
     add_extract_argument(parser)
     parser.add_argument("--model", default=None, help="model or checkpoint id, recorded in the result")
     parser.add_argument("--variant", default=None, help="e.g. single or unified, recorded in the result")
