@@ -254,11 +254,13 @@ def evaluate(
         evaluation.summary = summary_table(evaluation.results.values(), title)
         write_summary(evaluation, run_info, {**settings, "extract": extract})
         if entry is not None:
-            write_entry(out, data, entry)
+            write_entry(out, data, entry, extract)
     return evaluation
 
 
-def write_entry(out: Path, data: str | Path | Mapping[str, str | Path], metadata: Mapping[str, Any]) -> Path:
+def write_entry(
+    out: Path, data: str | Path | Mapping[str, str | Path], metadata: Mapping[str, Any], extract: str = "strict"
+) -> Path:
     """Score ``OUT/predictions`` as a leaderboard submission with ``metadata`` (exactly what ``crab-eval submit
     score`` does with that folder) into ``OUT/entry.json``."""
     from crab_eval.leaderboard.submission import METADATA, check_metadata, score_submission
@@ -267,7 +269,7 @@ def write_entry(out: Path, data: str | Path | Mapping[str, str | Path], metadata
         raise CrabEvalError("a leaderboard entry needs --data-root (one folder with a subfolder per task)")
     check_metadata(dict(metadata), METADATA)
     write_json(out / "predictions" / METADATA, dict(metadata))
-    score_submission(out / "predictions", data, out / "entry.json")
+    score_submission(out / "predictions", data, out / "entry.json", extract=extract)
     return out / "entry.json"
 
 

@@ -288,3 +288,36 @@ def test_win_rates_compare_rows_within_their_source(tmp_path: Path, toy_root: Pa
     # Rescored rows come first in the ranking, each source in its own order.
     order = [r.model for r, *_ in ranked_rows(rows, columns(rows))]
     assert order == ["Toy-LLM", "Toy-LLM (single-task runs)", *HAND_ORDER]
+
+
+def test_a_submission_scored_under_both_tiers_gives_two_labelled_rows(tmp_path: Path) -> None:
+    from crab_eval.leaderboard.tables import value_cell
+
+    data_root = tmp_path / "data"
+    write_music_avqa(data_root / "music_avqa")  # test questions 11-14, gold: two, no, no, left
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "submission.json").write_text(json.dumps({**META, "model": "Free-LLM"}))
+    answers = {
+        "11": "There are 2 instruments.",
+        "12": "<answer> no </answer>",
+        "13": "No.",
+        "14": "<answer> right </answer>",
+    }
+    (sub / "music_avqa.jsonl").write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in answers.items()))
+    entries = tmp_path / "entries"
+    score_submission(sub, data_root, entries / "strict.json")
+    argv = ["submit", "score", str(sub), "--data-root", str(data_root), "--out", str(entries / "flexible.json")]
+    assert main([*argv, "--extract", "flexible"]) == 0
+    rows = collect_rows(entries, published=False)
+    assert len(rows) == 2
+    strict, flexible = sorted(rows, key=lambda r: r.id.endswith("-flexible"))
+    # strict: 11 and 13 carry no template (unparsed, wrong), 12 right, 14 wrong -> 1 of 4 = 25.
+    # flexible: "2" is two (right), "No." is no (right), 12 right, 14 wrong -> 3 of 4 = 75.
+    key = ("music_avqa", "test", "overall")
+    assert strict.values[key].value == 25.0 and flexible.values[key].value == 75.0
+    assert (strict.source_label, flexible.source_label) == ("", "flexible answer extraction")
+    assert flexible.id == strict.id + "-flexible"
+    for row in (strict, flexible):
+        assert "unparsed under each answer-extraction tier: strict 2, flexible 0" in value_cell(row.values[key]).title
+    assert flexible.provenance["answer extraction"] == "flexible" and strict.provenance["answer extraction"] == "strict"

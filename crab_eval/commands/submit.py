@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crab_eval.commands.common import subparser
+from crab_eval.commands.common import add_extract_argument, subparser
 from crab_eval.extras import require_extras
 from crab_eval.leaderboard.submission import entry_results_dir, score_submission, validate
 from crab_eval.reports.table import format_table
@@ -48,6 +48,7 @@ def add_parser(sub: Any) -> None:
         "--data-root", required=True, help="folder with one subfolder per task id holding that task's official files"
     )
     scorer.add_argument("--out", required=True, help="leaderboard entry to write (JSON)")
+    add_extract_argument(scorer)
     scorer.set_defaults(run=run_score)
 
 
@@ -93,7 +94,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_score(args: argparse.Namespace) -> int:
     require_extras("leaderboard")
-    entry = score_submission(args.submission, args.data_root, args.out)
+    entry = score_submission(args.submission, args.data_root, args.out, extract=args.extract)
     rows = [
         [
             r["variant"],

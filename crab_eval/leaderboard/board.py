@@ -159,6 +159,11 @@ def rows_from_entry(entry: dict[str, Any]) -> list[Row]:
         ),
         "scored at": entry.get("provenance", {}).get("date"),
     }
+    extract = entry.get("extract", "strict")  # entries written before the tiers existed were strict
+    prov["answer extraction"] = extract
+    # A flexible row is its own row (the same submission may be on the page under both tiers) and says so.
+    flexible = extract != "strict"
+    base += f"-{extract}" if flexible else ""
     rows: dict[str, Row] = {}
     for result in entry["results"]:
         variant = result.get("variant", meta.get("variant", "unknown"))
@@ -166,11 +171,14 @@ def rows_from_entry(entry: dict[str, Any]) -> list[Row]:
         row_id = base + ("-single" if single else "")
         if row_id not in rows:
             model = meta["model"] + (" (single-task runs)" if single else "")
-            rows[row_id] = Row(id=row_id, model=model, source="rescored", variant=variant, provenance=dict(prov))
+            label = f"{extract} answer extraction" if flexible else ""
+            rows[row_id] = Row(
+                id=row_id, model=model, source="rescored", variant=variant, provenance=dict(prov), source_label=label
+            )
             rows[row_id].provenance["results"] = []
         row = rows[row_id]
         task, split = result["task"], result["split"]
-        detail = {k: result.get(k) for k in ("n_samples", "n_missing", "n_unparsed")}
+        detail = {k: result.get(k) for k in ("n_samples", "n_missing", "n_unparsed", "n_unparsed_by_extract")}
         for metric, value in result["metrics"].items():
             row.values[(task, split, metric)] = Value(float(value), detail=detail)
         for metric, hib in (result.get("higher_is_better") or {}).items():
@@ -184,6 +192,7 @@ def rows_from_entry(entry: dict[str, Any]) -> list[Row]:
                 "task version": result.get("task_version"),
                 "data fingerprint": result.get("data_fingerprint"),
                 **detail,
+                "unparsed by tier": ", ".join(f"{t} {n}" for t, n in (detail["n_unparsed_by_extract"] or {}).items()),
             }
         )
     single_id = base + "-single"

@@ -101,6 +101,7 @@ def provenance_html(row: Row) -> str:
             "n_samples",
             "n_missing",
             "n_unparsed",
+            "unparsed by tier",
             "task version",
             "data fingerprint",
             "file",

@@ -216,9 +216,14 @@ def entry_results_dir(out: Path) -> Path:
 
 
 def score_submission(
-    path: str | Path, data_root: str | Path, out: str | Path, limits: Limits = DEFAULT_LIMITS
+    path: str | Path,
+    data_root: str | Path,
+    out: str | Path,
+    limits: Limits = DEFAULT_LIMITS,
+    extract: str = "strict",
 ) -> dict[str, Any]:
-    """Score every prediction file and write ENTRY.json plus its result files in ENTRY.results/."""
+    """Score every prediction file and write ENTRY.json plus its result files in ENTRY.results/; text answers are
+    read with the extraction tier ``extract`` (recorded in the entry; the page labels flexible rows)."""
     out, data_root = Path(out), Path(data_root)
     results: list[tuple[PredictionFile, RunResult]] = []
     with open_submission(path, limits) as files:
@@ -235,7 +240,8 @@ def score_submission(
                 "submission_sha256": files.sha256,
             }
             try:
-                result = score(pred.task, data_dir_for(data_root, pred.task), pred.split, pred.path, run=run)
+                data_dir = data_dir_for(data_root, pred.task)
+                result = score(pred.task, data_dir, pred.split, pred.path, run=run, extract=extract)
             except CrabEvalError as exc:
                 raise _relocate(exc, pred.path, display) from None
             result.provenance["predictions_file"] = display
@@ -251,6 +257,7 @@ def score_submission(
         "submission_sha256": sha,
         "files": file_info,
         "provenance": base_provenance(),
+        "extract": extract,
         "results": [],
     }
     final_dir = entry_results_dir(out)
@@ -274,6 +281,7 @@ def score_submission(
                     "n_samples": result.n_samples,
                     "n_missing": result.n_missing,
                     "n_unparsed": result.n_unparsed,
+                    "n_unparsed_by_extract": result.n_unparsed_by_extract,
                     "task_version": result.provenance.get("task_version"),
                     "data_fingerprint": result.provenance.get("data_fingerprint"),
                 }

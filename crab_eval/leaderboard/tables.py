@@ -78,6 +78,9 @@ def value_cell(value: Value | None) -> Cell:
     d = value.detail
     if d.get("n_samples") is not None:
         tips.append(f"{d['n_samples']} samples, {d['n_missing']} missing, {d['n_unparsed']} unparsed (scored wrong)")
+    if d.get("n_unparsed_by_extract"):
+        tiers = ", ".join(f"{tier} {n}" for tier, n in d["n_unparsed_by_extract"].items())
+        tips.append(f"unparsed under each answer-extraction tier: {tiers}")
     return Cell(f"{value.value:.2f}", sort=round(value.value, 6), title="; ".join(tips))
 
 
