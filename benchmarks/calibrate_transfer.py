@@ -6,7 +6,8 @@ Each experiment is one simulated study (crab_eval/simulation.py: clips of 10 seg
 noise giving a seed-to-seed spread of about 4-5 points) pushed through `compute_transfer` as result files. Printed
 per cell (seeds per arm, planted effect): the share of task verdicts that claim transfer (negative or positive,
 Holm-corrected), the share of tables with at least one claim, the share of tasks whose own test rejects at 5 %
-(uncorrected; tasks with training noise measured or supplied), and the share that say equivalent.
+(uncorrected; tasks with training noise measured or supplied), the share that say equivalent, and the share of
+studies whose Delta_m interval excludes 0 (a false Delta_m claim with no effect, power with a planted one).
 docs/transfer.md quotes these figures.
 """
 
@@ -43,7 +44,7 @@ def true_seed_sd(design: StudyDesign, rng: np.random.Generator, runs: int = 400)
 
 
 def cell(tasks: list[str], design: StudyDesign, n_exp: int, n_boot: int, seed_sd: float | None) -> dict[str, float]:
-    claims = equivalent = tables = uncorrected = 0
+    claims = equivalent = tables = uncorrected = delta_m = 0
     for e in range(n_exp):
         single, unified = simulate_study(tasks, design, np.random.default_rng([7, e]))
         report = compute_transfer(single, unified, n_boot, seed=e, seed_sd=seed_sd)
@@ -52,12 +53,14 @@ def cell(tasks: list[str], design: StudyDesign, n_exp: int, n_boot: int, seed_sd
         equivalent += sum(v == "equivalent" for v in verdicts)
         tables += any(v in ("negative", "positive") for v in verdicts)
         uncorrected += sum(t.p_value < 0.05 for t in report.tasks if t.training_noise != "unmeasured")
+        delta_m += not report.delta_m_ci[0] <= 0.0 <= report.delta_m_ci[1]
     n = n_exp * len(tasks)
     return {
         "claims": claims / n,
         "equivalent": equivalent / n,
         "tables": tables / n_exp,
         "uncorrected": uncorrected / n,
+        "delta_m": delta_m / n_exp,
     }
 
 
@@ -74,7 +77,7 @@ def main() -> None:
     print(f"design: {base}; true seed-to-seed sd of accuracy {sd:.2f} points")
     print(
         "| seeds S+U | effect (logit) | seed sd given | task claims (Holm) | tables with a claim | "
-        "uncorrected p < 0.05 | equivalent | s / study |\n|---|---|---|---|---|---|---|---|"
+        "uncorrected p < 0.05 | equivalent | Delta_m CI excludes 0 | s / study |\n|---|---|---|---|---|---|---|---|---|"
     )
     cells = [(1, None), (1, sd), (2, None), (3, None), (5, None)]
     for effect in (0.0, 0.3, 0.6):
@@ -87,7 +90,7 @@ def main() -> None:
             print(
                 f"| {k}+{k} | {effect:+.2f} | {given_text} | {100 * rates['claims']:.1f} % | "
                 f"{100 * rates['tables']:.1f} % | {100 * rates['uncorrected']:.1f} % | "
-                f"{100 * rates['equivalent']:.1f} % | {per:.3f} |",
+                f"{100 * rates['equivalent']:.1f} % | {100 * rates['delta_m']:.1f} % | {per:.3f} |",
                 flush=True,
             )
 

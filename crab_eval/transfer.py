@@ -355,7 +355,13 @@ def _delta_m(rows: list[TaskTransfer]) -> tuple[Change | None, str]:
         change = estimate_change(arms[0], arms[1], 1.0, sum(r.n_groups for r in parts))
         return change, "computed per seed: the unified seeds are the same models across tasks"
     # r.change is already signed (positive = better): only the scale of Delta_t remains.
+    shared = any(r.change.unified_seed[0] > 0.0 for r in parts)  # type: ignore[union-attr]
     detail = "tasks taken as independent"
+    if shared:
+        detail = "tasks combined, the unified model's seed effect taken as shared"
+    elif all(r.change.noise == UNMEASURED for r in parts):  # type: ignore[union-attr]
+        # Measured: such an interval misses a true Delta_m of 0 in 61 % of A/A studies (docs/transfer.md).
+        detail = "the interval covers test items only"
     change = combine([(100.0 / (len(parts) * r.single.mean), r.change) for r in parts], detail)  # type: ignore[misc]
     return change, detail
 

@@ -283,9 +283,9 @@ def test_delta_m_is_the_mean_relative_change_and_per_seed_when_seeds_align() -> 
     assert report.delta_m == pytest.approx(sum(rel) / 3)
     assert report.delta_m_ci[0] < report.delta_m < report.delta_m_ci[1]
     assert "per seed" in report.delta_m_noise
-    # Seeds that do not line up across tasks: tasks taken as independent.
+    # Seeds that do not line up across tasks: tasks combined, the unified seed effect taken as shared.
     unified[0].run["seed"] = 7
-    assert "independent" in compute_transfer(single, unified, 300).delta_m_noise
+    assert "taken as shared" in compute_transfer(single, unified, 300).delta_m_noise
 
 
 # ---- pairing refusals ----------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ SEED_SD = 3.7  # the design's seed-to-seed sd of accuracy (points), measured by 
 
 
 def run_cell(k: int, effect: float = 0.0, seed_sd: float | None = None, n_exp: int = N_EXP) -> dict[str, int]:
-    counts = {"claims": 0, "uncorrected": 0, "tables": 0, "equivalent": 0, "tasks": 0, "positive": 0}
+    counts = {"claims": 0, "uncorrected": 0, "tables": 0, "equivalent": 0, "tasks": 0, "positive": 0, "delta_m": 0}
     for e in range(n_exp):
         design = StudyDesign(seeds_single=k, seeds_unified=k, effect=effect)
         single, unified = simulate_study(TASKS, design, np.random.default_rng([2026, k, e]))
@@ -44,6 +44,7 @@ def run_cell(k: int, effect: float = 0.0, seed_sd: float | None = None, n_exp: i
         counts["equivalent"] += sum(t.verdict == "equivalent" for t in report.tasks)
         counts["uncorrected"] += sum(t.p_value < 0.05 for t in report.tasks)
         counts["tasks"] += len(report.tasks)
+        counts["delta_m"] += not report.delta_m_ci[0] <= 0.0 <= report.delta_m_ci[1]
     return counts
 
 
@@ -65,6 +66,7 @@ def test_aa_false_claims_hold_their_level(k: int, seed_sd: float | None) -> None
     assert not_above(counts["tables"], N_EXP, 0.05)  # tables with any claim (Holm's family-wise rate)
     assert not_above(counts["uncorrected"], n, 0.05)  # each task's own test at 5 %
     assert counts["uncorrected"] >= 2  # a comparator that never rejects would pass the lines above trivially
+    assert not_above(counts["delta_m"], N_EXP, 0.05)  # Delta_m's 95 % interval misses the true 0
 
 
 @pytest.mark.parametrize(("k", "effect"), [(3, 1.0), (5, 0.6)])
@@ -74,3 +76,4 @@ def test_planted_effect_is_found(k: int, effect: float) -> None:
     counts = run_cell(k, effect=effect, n_exp=20)
     assert counts["positive"] == counts["claims"]  # never the wrong direction
     assert counts["positive"] / counts["tasks"] >= 0.7
+    assert counts["delta_m"] >= 0.7 * 20  # Delta_m's interval excludes 0 too (every task carries the effect)
