@@ -148,3 +148,109 @@ def test_crab_avss_colour_masks(tmp_path: Path) -> None:
     Image.fromarray(rgb).save(masks / "a_1" / "0_pred.png")
     with pytest.raises(ClientError, match="not a palette colour"):
         convert("crab", "avss", data, [tmp_path / "ckpt"])
+
+
+# ---- Crab's S4/MS3 folders as its own code names them -------------------------------------------------------------
+# Read from GeWu-Lab/Crab: dataset/unified_dataset.py UnifiedTestDataset.add_{ms3,s4}_task_samples keeps the rows of
+# {AVS}/{ms3,s4}_samples.json with split == 'test' and makes five samples per row, mask_path
+# {AVS}/{v1m|v1s}/{uid}/labels_semantic/{i}.png for i in range(5); scripts/finetune/inference_hyper_lora.py
+# inference_{ms3,s4} saves (sigmoid(logits) > 0.5) * 255 as Image.fromarray(...).convert('P') to
+# {ckpt_dir}/inference_{task}/mask_img_dir/{mask_path.split('/')[-3]}/{mask_path.split('/')[-1][:-4]}_pred.png.
+CRAB_AVS_ROOT = "/group/40061/cserdu/data/AVS"
+
+
+def crab_test_rows(task: str, pairs: list[tuple[str, str, str]]) -> list[dict]:
+    """Rows of Crab's {task}_samples.json: (AVSBench-object name = vid, AVSBench-semantic folder = uid, split)."""
+    label = "v1m" if task == "ms3" else "v1s"
+    return [
+        {"vid": vid, "uid": uid, "s_min": 0, "s_sec": 0, "a_obj": "dog", "split": split, "label": label}
+        for vid, uid, split in pairs
+    ]
+
+
+def crab_mask_run(ckpt: Path, task: str, rows: list[dict], logits_of) -> None:
+    """The mask_img_dir Crab's inference_{task} leaves, built from its test loader's paths and its save rule."""
+    img_dir = ckpt / f"inference_{task}" / "mask_img_dir"
+    sub = "v1m" if task == "ms3" else "v1s"
+    for row in rows:
+        if row["split"] != "test":
+            continue
+        for i in range(5):
+            mask_path = f"{CRAB_AVS_ROOT}/{sub}/{row['uid']}/labels_semantic/{i}.png"
+            video_name, filename = mask_path.split("/")[-3], mask_path.split("/")[-1][:-4]
+            logits = logits_of(row["uid"], i)
+            pred = ((1.0 / (1.0 + np.exp(-logits))) > 0.5).astype(np.uint8) * 255
+            (img_dir / video_name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pred).convert("P").save(img_dir / video_name / f"{filename}_pred.png", format="PNG")
+            Image.fromarray(pred).convert("P").save(img_dir / video_name / f"{filename}_gt.png", format="PNG")
+
+
+@pytest.mark.parametrize("task", ["ms3", "s4"])
+def test_crab_uid_folders_mapped_to_avsbench_object_names(tmp_path: Path, task: str) -> None:
+    rng = np.random.default_rng(11)
+    # AVSBench-object names (crab-eval's ids) and AVSBench-semantic uids that differ from them.
+    pairs = [("vidA_1", "semA_0_5000", "test"), ("vidB_2", "semB_0_5000", "test"), ("vidT_1", "semT", "train")]
+    test_names = ["vidA_1", "vidB_2", "vidC_3"]  # vidC_3 is in the split but not in Crab's json: missing
+    data = tmp_path / "data"
+    videos = [Video(n, "test", random_blob_masks(rng, 5, (224, 224), p_empty=0.2)) for n in test_names]
+    (write_ms3 if task == "ms3" else write_s4)(data, videos)
+    logits = {uid: rng.normal(size=(5, 224, 224)).astype(np.float32) for _, uid, _ in pairs}
+    rows = crab_test_rows(task, pairs)
+    ckpt = tmp_path / "ckpt"
+    crab_mask_run(ckpt, task, rows, lambda uid, i: logits[uid][i])
+    crab_json = tmp_path / f"{task}_samples.json"
+    crab_json.write_text(json.dumps(rows), encoding="utf-8")
+    # By hand: Crab's frame i of uid is AVSBench-object frame i + 1 of the row's vid; foreground = logit > 0.
+    hand_rows = [
+        {"id": vid, "prediction": {"masks": [coco_rle(logits[uid][k - 1] > 0) for k in range(1, 6)]}}
+        for vid, uid, split in pairs
+        if split == "test"
+    ]
+    # Without the map no folder is a sample id: every video missing, and the report says why.
+    plain = convert("crab", task, data, [ckpt])
+    assert plain.rows == [] and plain.report.missing == 3 and plain.report.outside_split == 2
+    assert "--id-map" in plain.report.notes[-1] and "AVSBench-semantic uid" in plain.report.notes[-1]
+    # Crab's own test json, AVSBench-semantic's metadata.csv and a plain object all give the hand conversion.
+    metadata = tmp_path / "metadata.csv"
+    metadata.write_text(
+        "vid,uid,s_min,s_sec,a_obj,split,label\n"
+        + "".join(f"{r['vid']},{r['uid']},0,0,dog,{r['split']},{r['label']}\n" for r in rows),
+        encoding="utf-8",
+    )
+    obj = tmp_path / "uids.json"
+    obj.write_text(json.dumps({uid: vid for vid, uid, _ in pairs}), encoding="utf-8")
+    for id_map in (crab_json, metadata, obj):
+        conversion = convert("crab", task, data, [ckpt], id_map=id_map)
+        assert conversion.rows == hand_rows
+        assert (conversion.report.matched, conversion.report.missing, conversion.report.outside_split) == (2, 1, 0)
+        assert conversion.report.missing_ids == ["vidC_3"]
+    hand = score(task, data, "test", write_contract(tmp_path / "hand.jsonl", hand_rows))
+    out = tmp_path / "r.json"
+    argv = ["score", "--from", "crab", "--task", task, "--data", str(data), str(ckpt), "--id-map", str(crab_json)]
+    assert main([*argv, "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["metrics"] == hand.metrics and hand.n_missing == 1
+
+
+def test_crab_uid_map_errors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    data = tmp_path / "data"
+    write_ms3(data, [Video("vidA_1", "test", random_blob_masks(rng, 5, (224, 224)))])
+    ckpt = tmp_path / "ckpt"
+    rows = crab_test_rows("ms3", [("vidA_1", "u1", "test"), ("vidA_1", "u2", "test")])
+    crab_mask_run(ckpt, "ms3", rows, lambda uid, i: np.ones((224, 224), dtype=np.float32))
+    crab_json = tmp_path / "ms3_samples.json"
+    crab_json.write_text(json.dumps(rows), encoding="utf-8")
+    with pytest.raises(ClientError, match="'u1' and 'u2' both map to sample 'vidA_1'"):
+        convert("crab", "ms3", data, [ckpt], id_map=crab_json)
+    crab_json.write_text(json.dumps(crab_test_rows("ms3", [("a", "u1", "test"), ("b", "u1", "test")])), "utf-8")
+    with pytest.raises(ClientError, match="uid 'u1' maps to both 'a' and 'b'"):
+        convert("crab", "ms3", data, [ckpt], id_map=crab_json)
+    crab_json.write_text(json.dumps(["vidA_1"]), encoding="utf-8")  # lmms-eval's positional form: not for masks
+    with pytest.raises(ClientError, match="Crab's test json"):
+        convert("crab", "ms3", data, [ckpt], id_map=crab_json)
+    bad_csv = tmp_path / "metadata.csv"
+    bad_csv.write_text("name,split\nvidA_1,test\n", encoding="utf-8")
+    with pytest.raises(ClientError, match="needs columns 'uid' and 'vid'"):
+        convert("crab", "ms3", data, [ckpt], id_map=bad_csv)
+    with pytest.raises(ClientError, match="--id-field and --text-field are for text lines"):
+        convert("crab", "ms3", data, [ckpt], id_field="uid")

@@ -20,7 +20,7 @@ from crab_eval.clients.crab import CRAB, MASK_TASKS
 from crab_eval.clients.crab_plus import CRAB_PLUS
 from crab_eval.clients.generic import jsonl, lmms_eval, read_id_map
 from crab_eval.clients.lines import ClientError, read_lines
-from crab_eval.clients.masks import crab_masks, find_mask_dir
+from crab_eval.clients.masks import crab_masks, find_mask_dir, read_uid_map
 from crab_eval.clients.matching import ON_CONFLICT, POSITION, ConvertReport, Keyed, match_lines
 from crab_eval.clients.source import Source
 from crab_eval.io import write_jsonl
@@ -66,7 +66,8 @@ def convert(
     ``inputs``: output files, or run folders (the task's own file in them is used). ``masks``: Crab's
     ``mask_img_dir`` (S4, MS3, AVSS; found beside the inputs if not given). ``id_field``/``text_field``: dotted
     paths for ``jsonl`` (default ``id``/``text``) and ``lmms-eval`` (default ``doc_id`` as a position in the split /
-    ``filtered_resps``); ``id_map``: lmms-eval doc_id -> sample id (JSON list or object). ``by_position``: lines
+    ``filtered_resps``); ``id_map``: lmms-eval doc_id -> sample id (JSON list or object), or for Crab's masks its
+    folder uid -> sample id (Crab's test json or AVSBench-semantic metadata.csv: uid -> vid). ``by_position``: lines
     without ids are the split's samples in order (Crab+ AVVP from a one-rank run; the count must match).
     """
     if source not in SOURCES:
@@ -75,7 +76,9 @@ def convert(
     loaded = load_split(task_obj, data_dir, split or task_obj.default_split)
     report = ConvertReport(source, task_obj.id, loaded.name, [str(p) for p in inputs])
     if not task_obj.text_predictions:
-        return _convert_masks(source, loaded, masks, [Path(p) for p in inputs], report)
+        if id_field or text_field:
+            raise ClientError("--id-field and --text-field are for text lines; a mask task reads Crab's PNGs")
+        return _convert_masks(source, loaded, masks, [Path(p) for p in inputs], report, id_map)
     client = _source(source, task_obj.id, id_field, text_field, id_map)
     paths = client.resolve_inputs(task_obj.id, inputs)
     if not paths:
@@ -130,12 +133,18 @@ def _positions(keyed: list[Keyed], split: Split, report: ConvertReport) -> list[
 
 
 def _convert_masks(
-    source: str, split: Split, masks: str | Path | None, inputs: list[Path], report: ConvertReport
+    source: str,
+    split: Split,
+    masks: str | Path | None,
+    inputs: list[Path],
+    report: ConvertReport,
+    id_map: str | Path | None,
 ) -> Conversion:
     # Each client's rules say why its masks cannot be imported (Crab+ saves none; Crab's Ref-AVS PNGs collide).
     if source == "crab-plus" or (source == "crab" and split.task not in MASK_TASKS):
         (CRAB_PLUS if source == "crab-plus" else CRAB).rule(split.task)
     if source != "crab" or split.task not in MASK_TASKS:
         raise ClientError(f"task {split.task!r} is scored on masks; only Crab's saved mask PNGs can be imported")
+    uid_map = None if id_map is None else read_uid_map(id_map)
     mask_dir = find_mask_dir(split.task, masks, inputs)
-    return Conversion(crab_masks(split.task, split, mask_dir, report), report)
+    return Conversion(crab_masks(split.task, split, mask_dir, report, uid_map), report)

@@ -41,13 +41,18 @@ def read_lines(paths: Sequence[Path]) -> list[ClientLine]:
     return lines
 
 
-def _read_file(path: Path) -> Iterator[ClientLine]:
+def read_text(path: Path, what: str = "client output file") -> str:
+    """A file's UTF-8 text (a BOM tolerated); a missing or undecodable file is a ``ClientError``."""
     if not path.is_file():
-        raise ClientError("client output file not found", path)
+        raise ClientError(f"{what} not found", path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ClientError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
+
+
+def _read_file(path: Path) -> Iterator[ClientLine]:
+    text = read_text(path)
     whole = _whole_json_logs(text)
     if whole is not None:
         for i, obj in enumerate(whole):

@@ -58,7 +58,9 @@ def add_client_arguments(parser: argparse.ArgumentParser, required: bool) -> Non
         metavar="FILE",
         help="lmms-eval: doc_id is a position in the task's evaluation split; by default it is taken as the "
         "position in crab-eval's order of the split (right only if your lmms-eval task reads the same file in the "
-        "same order); FILE maps doc_id -> sample id instead (a JSON list, or an object {doc_id: id})",
+        "same order); FILE maps doc_id -> sample id instead (a JSON list, or an object {doc_id: id}). Crab "
+        "masks (S4, MS3): FILE maps the folder uid -> sample id (Crab's {s4,ms3}_samples.json or AVSBench-semantic "
+        "metadata.csv, uid -> vid; or an object {uid: id})",
     )
     parser.add_argument(
         "--on-conflict",
