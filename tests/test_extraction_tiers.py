@@ -359,3 +359,21 @@ def test_evaluate_scores_with_the_tier_and_rescores_a_finished_folder_without_pr
         summary["settings"]["extract"] == "flexible"
         and "(flexible answer extraction)" in (out / "summary.md").read_text()
     )
+
+
+def test_evaluate_command_names_the_tasks_the_other_tier_reads_more_of(tmp_path: Path, capsys) -> None:
+    from crab_eval.cli import main
+
+    data, preds = _music_fixture(tmp_path)
+    root, folder = tmp_path / "root", tmp_path / "client"
+    root.mkdir()
+    folder.mkdir()
+    (root / "music_avqa").symlink_to(data, target_is_directory=True)
+    (folder / "music_avqa.jsonl").write_bytes(preds.read_bytes())
+    argv = ["evaluate", "--model", "replay", "--model-args", f"path={folder}", "--tasks", "music_avqa",
+            "--data-root", str(root), "--no-progress"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    # strict leaves "There are 2 instruments." unparsed, flexible reads it (test above): 1 -> 0.
+    assert "unparsed answers under --extract flexible instead of strict: music_avqa 1 -> 0" in capsys.readouterr().out
+    assert main([*argv, "--out", str(tmp_path / "b"), "--extract", "flexible"]) == 0
+    assert "unparsed answers under" not in capsys.readouterr().out

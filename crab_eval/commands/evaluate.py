@@ -77,8 +77,25 @@ def run(args: argparse.Namespace) -> int:
     )
     if evaluation.summary is not None:  # the main process
         print(evaluation.summary.to_text())
+        hint = tier_hint(evaluation.results.values(), args.extract)
+        if hint:
+            print(hint)
         print(f"wrote {Path(args.out) / 'summary.md'} (and .csv, .json), results/ and predictions/")
     return 0
+
+
+def tier_hint(results: Any, extract: str) -> str:
+    """A line naming the tasks whose answers the other extraction tier reads more of (a model that is not Crab
+    answers in free text: strict leaves it unparsed, and the user should know before reading the scores)."""
+    other = "flexible" if extract == "strict" else "strict"
+    gains = [
+        f"{r.task} {r.n_unparsed_by_extract[extract]} -> {r.n_unparsed_by_extract[other]}"
+        for r in results
+        if r.n_unparsed_by_extract.get(other, 0) < r.n_unparsed_by_extract.get(extract, 0)
+    ]
+    if not gains:
+        return ""
+    return f"unparsed answers under --extract {other} instead of {extract}: " + ", ".join(gains)
 
 
 def read_entry(path: str) -> dict[str, Any]:
