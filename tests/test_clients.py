@@ -497,6 +497,39 @@ def test_lmms_eval_doc_id_positions_id_map_and_old_logs(tmp_path: Path) -> None:
     assert again.rows == conversion.rows
 
 
+def test_lmms_eval_targets_warn_when_positions_are_not_the_splits_order(tmp_path: Path) -> None:
+    data = _mavqa_data(tmp_path)  # questions 10, 11, 12 with golds two, yes, left
+    # The user's YAML lists the questions in reverse: doc 0 is question 12 (target "left"), doc 2 is question 10.
+    path = tmp_path / "20250101_samples_music_avqa.jsonl"
+    reverse = [(0, "left", "<answer> left </answer>"), (1, "yes", "<answer> yes </answer>"), (2, "two", "two")]
+    path.write_text("".join(fmt.lmms_eval_line(*line) for line in reverse), encoding="utf-8")
+    by_position = convert("lmms-eval", "music_avqa", data, [path])
+    # By position doc 0 lands on question 10 (gold two, target left) and doc 2 on 12 (gold left, target two).
+    assert (by_position.report.gold_mismatch, by_position.report.position_gold_mismatch) == (2, 2)
+    assert any("warning: 2 lines named by position" in line for line in by_position.report.lines())
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps(["12", "11", "10"]))
+    mapped = convert("lmms-eval", "music_avqa", data, [path], id_map=ids)
+    assert (mapped.report.gold_mismatch, mapped.report.position_gold_mismatch) == (0, 0)
+    assert {r["id"]: r["text"] for r in mapped.rows} == {"12": reverse[0][2], "11": reverse[1][2], "10": "two"}
+    assert not any("warning" in line for line in mapped.report.lines())
+
+
+def test_lmms_eval_reads_a_plain_label_target_as_the_gold(tmp_path: Path) -> None:
+    from fixture_builders import build_split
+
+    from crab_eval.clients import golds
+    from crab_eval.registry import get_task
+    from crab_eval.scoring import load_split
+
+    data, split = build_split(get_task("ks"), tmp_path / "data")
+    loaded = load_split(get_task("ks"), data, split)
+    sample = loaded.samples[0]
+    assert golds.plain_label_line(f"{sample.target}</s>", loaded) == sample.target
+    assert golds.plain_label_line("<answer> x </answer>", loaded) != sample.target  # a tag is not a plain label
+    assert golds.plain_label_line("", loaded) is None
+
+
 def test_jsonl_dotted_fields_and_duplicates(tmp_path: Path) -> None:
     data = _mavqa_data(tmp_path)
     rows = [

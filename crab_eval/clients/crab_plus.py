@@ -97,7 +97,7 @@ RULES: dict[str, TaskRule] = {
         golds.label_line,
         golds.target,
     ),
-    **{task: _label_rule() for task in ("ks", "meld", "cremad", "mafw", "dfew", "a2v", "v2a")},
+    **{task: _label_rule() for task in golds.LABEL_TASKS if task != "ucf"},  # UCF's lines name their files
 }
 
 CRAB_PLUS = Source(

@@ -15,6 +15,8 @@ import json
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 
+from crab_eval.clients import golds
+from crab_eval.clients.golds import GoldReader, SampleGold
 from crab_eval.clients.lines import ClientError, ClientLine, field, has, text_of
 from crab_eval.clients.matching import POSITION
 from crab_eval.clients.source import Source, TaskRule, line_str, sample_id
@@ -35,6 +37,14 @@ def read_id_map(path: str | Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in mapping.items()}
 
 
+# Tasks whose lmms-eval ``target`` (``str(doc_to_target(doc))`` of the user's YAML) is most likely the plain answer or
+# label: read as a gold, it tells whether a line landed on its sample. Other tasks' targets have no known form.
+_PLAIN_TARGETS: dict[str, tuple[GoldReader, SampleGold]] = {
+    "music_avqa": (golds.music_avqa_line, golds.target),
+    **{t: (golds.plain_label_line, golds.target) for t in golds.LABEL_TASKS},
+}
+
+
 def lmms_eval(task: str, id_field: str | None, id_map: Mapping[str, str] | None, text_field: str | None) -> Source:
     def primary(line: ClientLine) -> Hashable:
         if id_field is not None:
@@ -53,7 +63,9 @@ def lmms_eval(task: str, id_field: str | None, id_map: Mapping[str, str] | None,
 
     how = "doc_id = position in the split" if id_map is None else "doc_id -> the id map"
     how = f"the line's {id_field!r}" if id_field else how
-    return Source("lmms-eval", lambda line: task, text, {task: TaskRule(primary, sample_id, how)})
+    gold, sample_gold = _PLAIN_TARGETS.get(task, (None, None))
+    rule = TaskRule(primary, sample_id, how, gold, sample_gold)
+    return Source("lmms-eval", lambda line: task, text, {task: rule}, gold_field="target")
 
 
 def jsonl(task: str, id_field: str | None, text_field: str | None) -> Source:

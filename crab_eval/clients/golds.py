@@ -24,6 +24,9 @@ _OBJ_RE = re.compile(r"<obj>\(\s*([\d.]+)\s*,\s*([\d.]+)\s*\)\s*,?\s*\(\s*([\d.]
 
 _MUSIC_AVQA_INDEX = vocabulary_index(ANSWER_VOCABULARY)
 
+# The classification family: a sample's gold is its label (``label_line`` / ``plain_label_line``).
+LABEL_TASKS = ("ks", "ucf", "meld", "cremad", "mafw", "dfew", "a2v", "v2a")
+
 GoldReader = Callable[[str, Split], Hashable | None]
 SampleGold = Callable[[Sample], Hashable | None]
 
@@ -67,7 +70,13 @@ def label_line(text: str, split: Split) -> Hashable | None:
     """Crab+'s ``<answer>{label}</answer>`` -> the split's label (any spelling the task accepts); a label the split
     does not have is kept (normalised), so the line is outside the split rather than unreadable."""
     body = extract_answer(text)
-    if body is None or not split.samples:
+    return None if body is None else plain_label_line(body, split)
+
+
+def plain_label_line(text: str, split: Split) -> Hashable | None:
+    """A label written plainly (an lmms-eval ``target``) -> the split's label, as ``label_line`` reads a tag's."""
+    body = strip_special_tokens(text)
+    if not body or not split.samples:
         return None
     task = get_task(split.task)
     try:

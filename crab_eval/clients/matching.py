@@ -65,6 +65,7 @@ class ConvertReport:
     duplicates: int = 0  # identical answers given again (append-mode reruns), dropped
     conflicts_resolved: int = 0  # samples with different answers, resolved by --on-conflict first|last
     gold_mismatch: int = 0  # lines whose gold differs from the split's for the sample they name (reported only)
+    position_gold_mismatch: int = 0  # of those, lines named by a position (lmms-eval doc_id): the order is suspect
     assigned_among_equal_gold: int = 0  # lines given to one of several samples that nothing in the line tells apart
     by_position: bool = False  # matched by position, verified by the golds in order
     matched: int = 0
@@ -99,6 +100,11 @@ class ConvertReport:
             )
         if self.gold_mismatch:
             out.append(f"  lines whose gold differs from the annotation files' (check the data): {self.gold_mismatch}")
+        if self.position_gold_mismatch:
+            out.append(
+                f"  warning: {self.position_gold_mismatch} lines named by position carry a gold other than the "
+                "split's sample at that position: is the file in this split's order? (--id-map gives the ids)"
+            )
         out.extend(f"  note: {note}" for note in self.notes)
         return out
 
@@ -136,6 +142,8 @@ def match_lines(
             continue
         if len(candidates) == 1 and item.gold is not None and golds[candidates[0]] not in (None, item.gold):
             report.gold_mismatch += 1
+            position = isinstance(item.primary, tuple) and len(item.primary) == 2 and item.primary[0] == POSITION
+            report.position_gold_mismatch += position
         groups.setdefault(tuple(candidates), []).append(item)
     texts: dict[str, str] = {}
     for group, items in groups.items():
