@@ -36,7 +36,7 @@ from crab_eval.reports.table import Table
 from crab_eval.results import RunResult, read_result, write_result
 from crab_eval.scoring import data_dir_for, load_split, score
 from crab_eval.shards import BatchLog, Processes, Row, assigned, batch_bounds, processes
-from crab_eval.tasks.base import Split, Task
+from crab_eval.tasks.base import EXTRACT_TIERS, Split, Task
 
 RUN_FILE = "run.json"
 SETTINGS = ("model", "model_args", "generation", "batch_size", "limit")
@@ -202,6 +202,8 @@ def evaluate(
         raise CrabEvalError(f"--batch-size must be at least 1, got {batch_size}")
     if limit is not None and limit < 1:
         raise CrabEvalError(f"--limit must be at least 1, got {limit}")
+    if extract not in EXTRACT_TIERS:  # before any prediction: a typo must not cost a model run
+        raise CrabEvalError(f"unknown extraction tier {extract!r}; expected one of {', '.join(EXTRACT_TIERS)}")
     from crab_eval.registry import get_task
 
     procs = processes()

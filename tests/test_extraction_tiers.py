@@ -354,6 +354,9 @@ def test_evaluate_scores_with_the_tier_and_rescores_a_finished_folder_without_pr
     written = json.loads(result_file.read_text())
     assert written["provenance"]["extract"] == "flexible"
     assert written["provenance"]["inference"]["seconds"] == seconds  # the prediction's own record is kept
+    with pytest.raises(CrabEvalError, match="unknown extraction tier 'flex'"):  # refused before any prediction
+        evaluate("replay", "music_avqa", {"music_avqa": data}, tmp_path / "typo", model_args=replay, extract="flex")
+    assert not (tmp_path / "typo").exists()
     summary = json.loads((out / "summary.json").read_text())
     assert (
         summary["settings"]["extract"] == "flexible"

@@ -16,6 +16,7 @@ from crab_eval.cli import main
 from crab_eval.errors import CrabEvalError
 from crab_eval.leaderboard.board import (
     benchmarks,
+    column_win_rates,
     columns,
     coverage,
     default_split,
@@ -321,3 +322,14 @@ def test_a_submission_scored_under_both_tiers_gives_two_labelled_rows(tmp_path: 
     for row in (strict, flexible):
         assert "unparsed under each answer-extraction tier: strict 2, flexible 0" in value_cell(row.values[key]).title
     assert flexible.provenance["answer extraction"] == "flexible" and strict.provenance["answer extraction"] == "strict"
+    # The two tiers are never compared: each row is alone in its pool, so neither gets a win rate or a rank.
+    assert column_win_rates(rows, key) == {}
+    crab = {**META, "model": "Crab-like"}
+    (sub / "submission.json").write_text(json.dumps(crab))
+    (sub / "music_avqa.jsonl").write_text("".join(json.dumps({"id": k, "text": "<answer> two </answer>"}) + "\n"
+                                                  for k in answers))  # fmt: skip
+    score_submission(sub, data_root, entries / "crab.json")  # strict: right on 11 only -> 25, ties Free's strict row
+    rows = collect_rows(entries, published=False)
+    rates = column_win_rates(rows, key)
+    assert len(rates) == 2 and all(rate == 0.5 for rate in rates.values())  # the strict pair tie; flexible alone
+    assert not any(rid.endswith("-flexible") for rid in rates)

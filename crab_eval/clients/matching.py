@@ -98,8 +98,9 @@ class ConvertReport:
                 f"  lines assigned among samples with the same gold (metric-exact; which sample got which answer is "
                 f"arbitrary, so per-item pairing with another run is not meaningful): {self.assigned_among_equal_gold}"
             )
-        if self.gold_mismatch:
-            out.append(f"  lines whose gold differs from the annotation files' (check the data): {self.gold_mismatch}")
+        named = self.gold_mismatch - self.position_gold_mismatch  # lines placed by their id, not their position
+        if named:
+            out.append(f"  lines whose gold differs from the annotation files' (check the data): {named}")
         if self.position_gold_mismatch:
             out.append(
                 f"  warning: {self.position_gold_mismatch} lines named by position carry a gold other than the "

@@ -67,6 +67,12 @@ class Row:
     higher: dict[tuple[str, str], bool] = field(default_factory=dict)  # (task, metric) -> higher is better
     provenance: dict[str, Any] = field(default_factory=dict)
     paired_with: str | None = None  # id of the single-task row of the same entry
+    extract: str = "strict"  # rescored rows: the answer-extraction tier their text answers were read with
+
+    @property
+    def pool(self) -> tuple[str, str]:
+        """Rows are compared (win rates, ranks) only within one pool: one source, one extraction tier."""
+        return (self.source, self.extract)
 
     def main_value(self, column: tuple[str, str]) -> Value | None:
         return self.values.get((*column, main_metric(*column)))
@@ -173,7 +179,13 @@ def rows_from_entry(entry: dict[str, Any]) -> list[Row]:
             model = meta["model"] + (" (single-task runs)" if single else "")
             label = f"{extract} answer extraction" if flexible else ""
             rows[row_id] = Row(
-                id=row_id, model=model, source="rescored", variant=variant, provenance=dict(prov), source_label=label
+                id=row_id,
+                model=model,
+                source="rescored",
+                variant=variant,
+                provenance=dict(prov),
+                source_label=label,
+                extract=extract,
             )
             rows[row_id].provenance["results"] = []
         row = rows[row_id]
@@ -295,13 +307,14 @@ def column_win_rates(rows: list[Row], col: Column) -> dict[str, float]:
     (ties count half; lower-is-better metrics flipped). Rows alone in their source pool get no entry.
 
     Rows are compared within their source only: rescored rows with rescored rows (same scorer), reported rows with
-    reported rows, because a paper's own scoring code and data version may differ from the official ones.
+    reported rows, because a paper's own scoring code and data version may differ from the official ones; and
+    rescored rows of one answer-extraction tier with each other (a flexible row reads more answers than strict).
     """
     task, _split, metric = col
     sign = 1.0 if higher_is_better(rows, task, metric) else -1.0
     out: dict[str, float] = {}
-    for source in {row.source for row in rows}:
-        scored = [(row.id, sign * v.value) for row in rows if row.source == source and (v := row.values.get(col))]
+    for pool in {row.pool for row in rows}:
+        scored = [(row.id, sign * v.value) for row in rows if row.pool == pool and (v := row.values.get(col))]
         if len(scored) < 2:
             continue
         for rid, mine in scored:
@@ -330,7 +343,8 @@ def ranked_rows(
 ) -> list[tuple[Row, int, WinRate, int | None]]:
     """(row, coverage, win rate, rank) in ranking order: by source (rescored first: its rows share one scorer), then
     more benchmarks covered, then the mean win rate — rows compared on fewer than ``min_benchmarks`` benchmarks come
-    after the ranked rows of the same coverage and get no rank — then name. Rank counts within the source.
+    after the ranked rows of the same coverage and get no rank — then name. Rank counts within the pool (source and
+    extraction tier; strict before flexible).
     """
     rates = win_rates(rows, cols)
 
@@ -339,6 +353,7 @@ def ranked_rows(
         ranked = rate.ranked(min_benchmarks)
         return (
             SOURCE_ORDER.get(row.source, 2),
+            row.extract != "strict",
             -coverage(row, cols),
             not ranked,
             -(rate.mean or 0.0) if ranked else 0.0,
@@ -347,13 +362,13 @@ def ranked_rows(
         )
 
     out = []
-    counters: dict[str, int] = defaultdict(int)
+    counters: dict[tuple[str, str], int] = defaultdict(int)
     for row in sorted(rows, key=key):
         rate = rates[row.id]
         rank = None
         if rate.ranked(min_benchmarks):
-            counters[row.source] += 1
-            rank = counters[row.source]
+            counters[row.pool] += 1
+            rank = counters[row.pool]
         out.append((row, coverage(row, cols), rate, rank))
     return out
 
