@@ -56,8 +56,12 @@ class Change:
     df_items: float
     noise: str  # MEASURED | BORROWED | ASSUMED | UNMEASURED
     noise_detail: str
-    # The unified arm's part of ``seed_terms`` (value, df): what one unified model shares across tasks (combine).
+    # ``seed_terms`` split by arm, each (value, df): the single-task arm's part and the unified arm's, which one
+    # unified model shares across tasks (combine).
+    single_seed: tuple[float, float] = (0.0, math.inf)
     unified_seed: tuple[float, float] = (0.0, math.inf)
+    # Hsu's conservative df (the smallest of the terms') instead of Satterthwaite's, for sums of many small-df terms.
+    conservative_df: bool = False
 
     @property
     def v_seeds(self) -> float:
@@ -69,7 +73,10 @@ class Change:
 
     @property
     def df(self) -> float:
-        return _satterthwaite([(self.v_items, self.df_items), *self.seed_terms])
+        terms = [(self.v_items, self.df_items), *self.seed_terms]
+        if self.conservative_df:
+            return min(df for v, df in terms if v > 0.0) if any(v > 0.0 for v, _ in terms) else math.inf
+        return _satterthwaite(terms)
 
     @property
     def verdict_possible(self) -> bool:
@@ -154,12 +161,13 @@ def estimate_change(
     measured = [arm for arm in (single, unified) if arm.k >= 2]
     if len(measured) == 2:
         seed_terms = [(arm.seed_variance() / arm.k, arm.k - 1.0) for arm in measured]
-        unified_seed = seed_terms[1]
+        single_seed, unified_seed = seed_terms
         overlap = sum(arm.item_seed_noise() / arm.k for arm in measured)
         noise, detail = MEASURED, f"seed spread measured in both arms ({single.k} + {unified.k} seeds)"
     elif len(measured) == 1:
         (arm,) = measured
         seed_terms = [(arm.seed_variance() * inverse, arm.k - 1.0)]
+        single_seed = (arm.seed_variance() / single.k, arm.k - 1.0)
         unified_seed = (arm.seed_variance() / unified.k, arm.k - 1.0)
         overlap = arm.item_seed_noise() * inverse
         which = "single" if arm is single else "unified"
@@ -167,11 +175,13 @@ def estimate_change(
     elif assumed_sd is not None:
         # The supplied spread's item part cannot be told apart: nothing is subtracted (conservative).
         seed_terms = [(assumed_sd * assumed_sd * inverse, math.inf)]
+        single_seed = (assumed_sd * assumed_sd / single.k, math.inf)
         unified_seed = (assumed_sd * assumed_sd / unified.k, math.inf)
         overlap = 0.0
         noise, detail = ASSUMED, f"seed-to-seed sd {assumed_sd:g} supplied by the user, applied to both arms"
     else:
-        seed_terms, overlap, unified_seed = [], 0.0, (0.0, math.inf)
+        seed_terms, overlap = [], 0.0
+        single_seed = unified_seed = (0.0, math.inf)
         noise, detail = UNMEASURED, "one seed per arm: training noise unmeasured, interval covers test items only"
     if any(math.isnan(v) for v, _ in seed_terms):
         raise ValueError("seed variance is NaN: a run has an undefined main metric")
@@ -183,26 +193,35 @@ def estimate_change(
         df_items=max(1.0, min(n_clusters, n_boot) - 1.0),
         noise=noise,
         noise_detail=detail,
+        single_seed=single_seed,
         unified_seed=unified_seed,
     )
 
 
-def combine(parts: list[tuple[float, Change]], detail: str) -> Change:
-    """A weighted sum ``sum_i w_i * change_i`` of the tasks' changes (Satterthwaite over every term). Test items and
-    single-task seeds are independent across tasks. The unified arm's seed effects are not: its run is one model for
-    every task, so a lucky seed lifts them all. Their correlation cannot be measured from one run per seed, so they
-    are taken as fully correlated (the upper bound): the cross-terms ``2 w_i w_j s_i s_j`` are added. Measured:
-    with a supplied spread and one seed per arm, 14.5 % of A/A intervals missed 0 when taken as independent."""
+def combine(
+    parts: list[tuple[float, Change]], detail: str, unified_measured: tuple[float, float] | None = None
+) -> Change:
+    """A weighted sum ``sum_i w_i * change_i`` of the tasks' changes (Satterthwaite over its terms). Test items and
+    single-task seeds are independent across tasks: one term each. The unified arm's seed effects are not: its run is
+    one model for every task, so a lucky seed lifts them all. Unless the seeds line up (then their spread is measured
+    per seed: ``unified_measured``), their correlation is unknown, so the largest variance any correlation gives is
+    taken, ``(sum_i |w_i| s_i)^2``, as one term with the smallest of the tasks' unified dfs (one set of models).
+    ``unified_measured`` (value, df): the unified part measured from seeds that line up, used instead of the bound.
+    The df are Hsu's, the smallest of the terms': Satterthwaite's, with a 1-df term among better-known ones,
+    under-covered in simulated A/A studies with 2 unified seeds; tests/test_transfer_calibration.py measures these."""
     noises = {c.noise for _, c in parts}
     noise = next((n for n in (UNMEASURED, ASSUMED, BORROWED) if n in noises), MEASURED)
-    scaled = [abs(w) * math.sqrt(c.unified_seed[0]) for w, c in parts]
-    shared = sum(scaled) ** 2 - sum(a * a for a in scaled)
-    cross = [(shared, min(c.unified_seed[1] for _, c in parts))] if shared > 0.0 else []
+    singles = [(w * w * c.single_seed[0], c.single_seed[1]) for w, c in parts if c.single_seed[0] > 0.0]
+    shared = sum(abs(w) * math.sqrt(c.unified_seed[0]) for w, c in parts) ** 2
+    unified = [(shared, min(c.unified_seed[1] for _, c in parts))] if shared > 0.0 else []
+    if unified_measured is not None:
+        unified = [unified_measured] if unified_measured[0] > 0.0 else []
     return Change(
         estimate=sum(w * c.estimate for w, c in parts),
         v_items=sum(w * w * c.v_items for w, c in parts),
-        seed_terms=tuple((w * w * v, df) for w, c in parts for v, df in c.seed_terms) + tuple(cross),
+        seed_terms=(*singles, *unified),
         df_items=min(c.df_items for _, c in parts),
         noise=noise,
         noise_detail=detail,
+        conservative_df=True,
     )

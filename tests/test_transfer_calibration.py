@@ -10,6 +10,8 @@ docs/transfer.md come from benchmarks/calibrate_transfer.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.stats import binomtest
@@ -77,3 +79,26 @@ def test_planted_effect_is_found(k: int, effect: float) -> None:
     assert counts["positive"] == counts["claims"]  # never the wrong direction
     assert counts["positive"] / counts["tasks"] >= 0.7
     assert counts["delta_m"] >= 0.7 * 20  # Delta_m's interval excludes 0 too (every task carries the effect)
+
+
+def delta_m_misses(k: int, effect: float, n_exp: int) -> dict[str, int]:
+    """Delta_m's interval excluding 0 on the two combined paths: one single-task run of the first task lost (the
+    unified seeds still line up and are measured per seed) and unified seeds that do not line up (bounded)."""
+    counts = {"lost": 0, "renamed": 0}
+    for e in range(n_exp):
+        design = StudyDesign(seeds_single=k, seeds_unified=k, effect=effect)
+        single, unified = simulate_study(TASKS, design, np.random.default_rng([2027, k, e]))
+        lost = [r for r in single if r.task == TASKS[0]][-1]
+        renamed = [replace(r, run={**r.run, "seed": r.run["seed"] + 100 * TASKS.index(r.task)}) for r in unified]
+        cases = {"lost": ([r for r in single if r is not lost], unified), "renamed": (single, renamed)}
+        for name, (s, u) in cases.items():
+            low, high = compute_transfer(s, u, 200, seed=e).delta_m_ci
+            counts[name] += not low <= 0.0 <= high
+    return counts
+
+
+def test_delta_m_interval_holds_its_level_when_runs_do_not_line_up() -> None:
+    counts = delta_m_misses(3, 0.0, N_EXP)
+    assert not_above(counts["lost"], N_EXP, 0.05) and not_above(counts["renamed"], N_EXP, 0.05)
+    planted = delta_m_misses(5, 0.6, 20)  # conservative (Hsu's df) but not blind: a +10-point transfer is seen
+    assert planted["lost"] >= 0.7 * 20 and planted["renamed"] >= 0.7 * 20
