@@ -39,6 +39,9 @@ def content_hash(obj: Any) -> str:
     return hashlib.blake2b(b"".join(parts), digest_size=8).hexdigest()
 
 
+_FIELD_ORDER: dict[type, tuple[str, ...]] = {}  # a dataclass's field names in the order they are hashed
+
+
 def _parts(out: list[bytes], obj: Any) -> None:
     """The bytes ``content_hash`` digests for ``obj``, appended to ``out`` (ground truth of a mask task holds
     thousands of small arrays per split, so the common exact types are tested first)."""
@@ -78,7 +81,10 @@ def _parts(out: list[bytes], obj: Any) -> None:
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         # as the mapping {field name: value}, keys in repr order
         out.append(kind.__name__.encode() + b"{")
-        for name in sorted((f.name for f in dataclasses.fields(obj)), key=repr):
+        names = _FIELD_ORDER.get(kind)
+        if names is None:
+            names = _FIELD_ORDER[kind] = tuple(sorted((f.name for f in dataclasses.fields(obj)), key=repr))
+        for name in names:
             out.append(f"str:{name!r};".encode())
             _parts(out, getattr(obj, name))
         out.append(b"}")
@@ -97,11 +103,17 @@ def _array_parts(out: list[bytes], obj: np.ndarray | np.generic) -> None:
 def data_fingerprint(files: Iterable[Path], root: Path) -> str:
     """sha256 over (path relative to ``root``, content hash) of every file, in sorted order."""
     digest = hashlib.sha256()
-    for path in sorted(Path(f) for f in files):
-        try:
-            rel = path.relative_to(root).as_posix()
-        except ValueError:
-            rel = path.name
+    root = Path(root)
+    prefix = str(root) + os.sep
+    for path in sorted(f if type(f) is type(root) else Path(f) for f in files):
+        name = str(path)
+        if name.startswith(prefix) and len(name) > len(prefix):
+            rel = name[len(prefix) :].replace(os.sep, "/")  # relative_to(root).as_posix(), without re-parsing
+        else:
+            try:
+                rel = path.relative_to(root).as_posix()
+            except ValueError:
+                rel = path.name
         digest.update(rel.encode())
         digest.update(b"\0")
         digest.update(file_sha256(path).encode())
