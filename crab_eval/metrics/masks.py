@@ -38,9 +38,10 @@ Counts = np.ndarray  # int64 run lengths, background first, column-major
 CHUNK = 1 << 18
 
 
-def chunks(sizes: Sequence[int] | np.ndarray, limit: int = CHUNK) -> list[tuple[int, int]]:
-    """Consecutive [start, stop) ranges over items of the given sizes, each adding up to at most ``limit`` (or one
-    item larger than that); the ranges cover every item, in order (none for no items)."""
+def chunks(sizes: Sequence[int] | np.ndarray, limit: int | None = None) -> list[tuple[int, int]]:
+    """Consecutive [start, stop) ranges over items of the given sizes, each adding up to at most ``limit`` (default
+    ``CHUNK``) or one item larger than that; the ranges cover every item, in order (none for no items)."""
+    limit = CHUNK if limit is None else limit
     ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
     bounds = [0]
     while bounds[-1] < ends.size:
