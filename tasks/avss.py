@@ -28,13 +28,13 @@ from crab_eval.metrics.masks import (
     counts_to_string,
     f_beta,
     first_overlap,
-    foreground_area,
     masks_to_counts,
     overlap_counts,
     parse_rle_strings,
+    run_sums,
 )
 from crab_eval.readers.split_csv import read_split_rows
-from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
+from crab_eval.tasks.avsbench import MASK_TOKENS
 from crab_eval.tasks.base import MetricSpec, Sample, Split, Task
 
 SIDE = 224  # config.py cfg.DATA.CROP_SIZE; test/val masks are resized to 224 x 224 (NEAREST)
@@ -234,16 +234,16 @@ class AVSSTask(Task):
         def decode(path: str) -> list[list[Any]]:
             return self._decode_frame(path, split)
 
-        def parse(values: list[Any]) -> tuple[list[tuple[int, ...]], list[Counts]]:
+        def parse(values: list[Any]) -> tuple[list[tuple[int, ...]], list[Counts], list[int]]:
             classes = [tuple(int(c) for c, _ in v) for v in values]
             counts = parse_rle_strings([text for v in values for _, text in v])
             ok = all(list(c) == sorted(set(c)) and all(0 <= x < N_CLASSES for x in c) for c in classes)
-            if not (ok and counts_fit(counts, [SIDE * SIDE] * len(counts))):
+            totals, areas, low = run_sums(counts)  # counts_fit and the foreground areas in one pass
+            if not (ok and low >= 0 and bool(np.all(totals == SIDE * SIDE))):
                 raise ValueError("cached classes or counts are not valid")
-            return classes, counts
+            return classes, counts, areas.tolist()
 
-        classes, counts = cached_parse(self.id, self.version, split, data_dir, paths, decode, parse)
-        areas = foreground_area(counts).tolist()
+        classes, counts, areas = cached_parse(self.id, self.version, split, data_dir, paths, decode, parse)
         frames, k = [], 0
         for cls in classes:
             frames.append(FrameTruth(cls, tuple(counts[k : k + len(cls)]), tuple(areas[k : k + len(cls)])))

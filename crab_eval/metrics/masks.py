@@ -388,7 +388,7 @@ def cuda_scalar_div(value: Any, n: int) -> np.float32:
 def _local_intervals(masks: Sequence[Counts]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Foreground runs of each mask as [start, end) in that mask's own column-major pixel index, and the mask."""
     starts, ends, which, _ = _foreground_intervals(masks)
-    totals = np.array([int(np.sum(c)) for c in masks], dtype=np.int64)
+    totals = run_sums(masks)[0]
     offset = np.cumsum(totals) - totals
     return starts - offset[which], ends - offset[which], which
 
