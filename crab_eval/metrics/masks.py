@@ -190,9 +190,8 @@ def check_rles(objs: Sequence[Any], sizes: Sequence[tuple[int, int]], whats: Seq
     texts = [_check_rle_fields(o, s, w) for o, s, w in zip(objs, sizes, whats, strict=True)]
     try:
         parsed = parse_rle_strings(texts)
-        totals, _, low = run_sums(parsed)
-        if low < 0 or not np.array_equal(totals, [h * w for h, w in sizes]):
-            raise PredictionError("invalid RLE")  # named below
+        for counts, size, what in zip(parsed, sizes, whats, strict=True):
+            _check_counts(counts, size, what)
         return parsed
     except PredictionError:
         for obj, size, what in zip(objs, sizes, whats, strict=True):
@@ -388,7 +387,7 @@ def cuda_scalar_div(value: Any, n: int) -> np.float32:
 def _local_intervals(masks: Sequence[Counts]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Foreground runs of each mask as [start, end) in that mask's own column-major pixel index, and the mask."""
     starts, ends, which, _ = _foreground_intervals(masks)
-    totals = run_sums(masks)[0]
+    totals = np.array([int(np.sum(c)) for c in masks], dtype=np.int64)
     offset = np.cumsum(totals) - totals
     return starts - offset[which], ends - offset[which], which
 
