@@ -67,12 +67,17 @@ def _reject_constant(value: str) -> Any:
 
 
 def _has_nan(obj: Any) -> bool:
-    if isinstance(obj, float):
-        return not math.isfinite(obj)
-    if isinstance(obj, dict):
-        return any(_has_nan(v) for v in obj.values())
-    if isinstance(obj, list):
-        return any(_has_nan(v) for v in obj)
+    """Whether a parsed JSON value holds a non-finite float (a literal such as 1e999 parses to inf)."""
+    stack = [obj]  # a loop, not recursion: mask predictions hold ~10^5 values per split
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 

@@ -31,6 +31,7 @@ from crab_eval.metrics.masks import (
     official_iou,
     overlap_counts,
     parse_rle_strings,
+    run_sums,
 )
 from crab_eval.readers.split_csv import read_split_table
 from crab_eval.tasks.base import MetricSpec, Sample, Split, Task
@@ -317,15 +318,8 @@ def counts_fit(counts: Sequence[Counts], areas: Sequence[int]) -> bool:
     how ``load`` tells a damaged ground-truth cache entry (crab_eval/gt_cache.py) from a good one."""
     if len(counts) != len(areas):
         return False
-    if not counts:
-        return True
-    lengths = np.array([c.size for c in counts], dtype=np.int64)
-    flat = np.concatenate(counts) if lengths.sum() else np.zeros(0, dtype=np.int64)
-    if flat.size and flat.min() < 0:
-        return False
-    running = np.concatenate(([0], np.cumsum(flat)))
-    ends = np.cumsum(lengths)
-    return bool(np.array_equal(running[ends] - running[ends - lengths], np.asarray(areas, dtype=np.int64)))
+    totals, _, low = run_sums(counts)
+    return low >= 0 and bool(np.array_equal(totals, np.asarray(areas, dtype=np.int64)))
 
 
 def aggregate_batches(stats: Sequence[Mapping[str, Any]], batch_videos: int) -> dict[str, float]:

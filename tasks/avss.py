@@ -31,9 +31,10 @@ from crab_eval.metrics.masks import (
     masks_to_counts,
     overlap_counts,
     parse_rle_strings,
+    run_sums,
 )
 from crab_eval.readers.split_csv import read_split_rows
-from crab_eval.tasks.avsbench import MASK_TOKENS, counts_fit
+from crab_eval.tasks.avsbench import MASK_TOKENS
 from crab_eval.tasks.base import MetricSpec, Sample, Split, Task
 
 SIDE = 224  # config.py cfg.DATA.CROP_SIZE; test/val masks are resized to 224 x 224 (NEAREST)
@@ -195,7 +196,7 @@ class AVSSTask(Task):
         for row, paths in zip(rows, per_video, strict=True):
             frames = truths[k : k + len(paths)]
             k += len(paths)
-            base = Path(row["label"]) / row["uid"]
+            base = str(Path(row["label"]) / row["uid"])  # joined once: a Path per frame is slow at 10^4 frames
             n = len(frames)
             samples.append(
                 Sample(
@@ -204,8 +205,8 @@ class AVSSTask(Task):
                     target=tuple(frames),
                     group=row["uid"],
                     media={
-                        "frames": [str(base / "frames" / f"{i}.jpg") for i in range(n)],
-                        "audio": str(base / "audio.wav"),
+                        "frames": [f"{base}/frames/{i}.jpg" for i in range(n)],
+                        "audio": f"{base}/audio.wav",
                     },
                     meta={
                         "label": row["label"],
@@ -233,16 +234,16 @@ class AVSSTask(Task):
         def decode(path: str) -> list[list[Any]]:
             return self._decode_frame(path, split)
 
-        def parse(values: list[Any]) -> tuple[list[tuple[int, ...]], list[Counts]]:
+        def parse(values: list[Any]) -> tuple[list[tuple[int, ...]], list[Counts], list[int]]:
             classes = [tuple(int(c) for c, _ in v) for v in values]
             counts = parse_rle_strings([text for v in values for _, text in v])
             ok = all(list(c) == sorted(set(c)) and all(0 <= x < N_CLASSES for x in c) for c in classes)
-            if not (ok and counts_fit(counts, [SIDE * SIDE] * len(counts))):
+            totals, areas, low = run_sums(counts)  # counts_fit and the foreground areas in one pass
+            if not (ok and low >= 0 and bool(np.all(totals == SIDE * SIDE))):
                 raise ValueError("cached classes or counts are not valid")
-            return classes, counts
+            return classes, counts, areas.tolist()
 
-        classes, counts = cached_parse(self.id, self.version, split, data_dir, paths, decode, parse)
-        areas = _foreground_areas(counts)
+        classes, counts, areas = cached_parse(self.id, self.version, split, data_dir, paths, decode, parse)
         frames, k = [], 0
         for cls in classes:
             frames.append(FrameTruth(cls, tuple(counts[k : k + len(cls)]), tuple(areas[k : k + len(cls)])))
@@ -314,99 +315,86 @@ class AVSSTask(Task):
     def score_samples(self, samples: Sequence[Sample], predictions: Sequence[Any]) -> list[dict[str, Any]]:
         """Per video: one record per (frame, class) with a non-empty union: its IoU and F (float32 as official)."""
         n_pix = SIDE * SIDE
-        empty = np.array([n_pix], dtype=np.int64)
-        # Pairs whose overlap is needed: predicted class mask vs the same class in the GT, and vs the GT foreground.
+        empty = np.array([n_pix], dtype=np.int64)  # a mask with no foreground
+        # Each predicted class mask against the same class in the GT and against the GT background (the GT classes
+        # partition the frame, so its overlap with the GT foreground is its area minus the background overlap).
         pred_masks: list[Counts] = []
         gt_same: list[Counts] = []
-        gt_fg: list[Counts] = []
-        fg_cache: dict[int, Counts] = {}
+        gt_bg: list[Counts] = []
         for sample, pred in zip(samples, predictions, strict=True):
             for truth, frame in zip(sample.target, pred, strict=True):
-                for c, m in frame.items():
-                    pred_masks.append(m)
-                    same = truth.of(c)
-                    gt_same.append(same if same is not None else empty)
-                    key = id(truth)
-                    if key not in fg_cache:
-                        bg = truth.of(0)
-                        fg_cache[key] = np.array([0, n_pix], dtype=np.int64) if bg is None else _complement(bg)
-                    gt_fg.append(fg_cache[key])
+                if frame:
+                    bg = truth.of(0)
+                    for c, m in frame.items():
+                        pred_masks.append(m)
+                        same = truth.of(c)
+                        gt_same.append(same if same is not None else empty)
+                        gt_bg.append(bg if bg is not None else empty)
         m = len(pred_masks)
-        overlap, pred_area, _ = overlap_counts(pred_masks * 2, gt_same + gt_fg) if m else (np.zeros(0),) * 3
-        inter_same, inter_fg = overlap[:m], overlap[m:]
-        stats = []
+        overlap, area, _ = overlap_counts(pred_masks * 2, gt_same + gt_bg)
+        inter_same = overlap[:m].tolist()
+        pred_area = area[:m].tolist()
+        inter_fg = (area[:m] - overlap[m:]).tolist()
+        # One row per (frame, class) of the whole split, videos one after another; ``ends`` closes each video.
+        cls: list[int] = []
+        pos: list[int] = []
+        inter: list[int] = []
+        parea: list[int] = []
+        garea: list[int] = []
+        ends: list[int] = []
         k = 0
         for sample, pred in zip(samples, predictions, strict=True):
-            cls, pos, inter, parea, garea = [], [], [], [], []
             for t, (truth, frame) in enumerate(zip(sample.target, pred, strict=True)):
                 gt_area = dict(zip(truth.classes, truth.areas, strict=True))
                 pred_fg = pred_fg_gt = 0
-                seen = set()
                 for c in frame:
                     cls.append(c)
                     pos.append(t)
-                    inter.append(int(inter_same[k]))
-                    parea.append(int(pred_area[k]))
+                    inter.append(inter_same[k])
+                    parea.append(pred_area[k])
                     garea.append(gt_area.get(c, 0))
-                    pred_fg += int(pred_area[k])
-                    pred_fg_gt += int(inter_fg[k])
-                    seen.add(c)
+                    pred_fg += pred_area[k]
+                    pred_fg_gt += inter_fg[k]
                     k += 1
                 for c, a in gt_area.items():  # ground-truth classes the prediction does not name
-                    if c != 0 and c not in seen:
+                    if c != 0 and c not in frame:
                         cls.append(c)
                         pos.append(t)
                         inter.append(0)
                         parea.append(0)
                         garea.append(a)
-                gt_bg = gt_area.get(0, 0)
-                gt_fg_area = n_pix - gt_bg
+                gt_bg_area = gt_area.get(0, 0)
                 cls.append(0)
                 pos.append(t)
-                inter.append(n_pix - (pred_fg + gt_fg_area - pred_fg_gt))
+                inter.append(n_pix - (pred_fg + (n_pix - gt_bg_area) - pred_fg_gt))
                 parea.append(n_pix - pred_fg)
-                garea.append(gt_bg)
+                garea.append(gt_bg_area)
             for t in range(len(sample.target), PADDED_FRAMES):  # official padding: background frames
                 cls.append(0)
                 pos.append(t)
                 inter.append(n_pix)
                 parea.append(n_pix)
                 garea.append(n_pix)
-            i, p, g = (np.array(v, dtype=np.int64) for v in (inter, parea, garea))
-            union = p + g - i
-            keep = union > 0  # cls_count counts a class where the union is non-empty; elsewhere IoU and F are 0
-            stats.append(
-                {
-                    "cls": np.array(cls)[keep].tolist(),
-                    "pos": np.array(pos)[keep].tolist(),
-                    "iou": [float(v) for v in class_iou(i[keep], union[keep])],
-                    "f": [float(v) for v in f_beta(i[keep], p[keep], g[keep])],
-                    "n_annotated": len(sample.target),
-                }
-            )
+            ends.append(len(cls))
+        i, p, g = (np.array(v, dtype=np.int64) for v in (inter, parea, garea))
+        union = p + g - i
+        keep = union > 0  # cls_count counts a class where the union is non-empty; elsewhere IoU and F are 0
+        kept_ends = np.cumsum(keep)[np.array(ends, dtype=np.int64) - 1].tolist() if ends else []
+        columns = {
+            "cls": np.array(cls, dtype=np.int64)[keep].tolist(),
+            "pos": np.array(pos, dtype=np.int64)[keep].tolist(),
+            "iou": class_iou(i[keep], union[keep]).tolist(),  # float32 -> float, as float(v) of each value
+            "f": f_beta(i[keep], p[keep], g[keep]).tolist(),
+        }
+        stats = []
+        start = 0
+        for sample, stop in zip(samples, kept_ends, strict=True):
+            stats.append({**{key: v[start:stop] for key, v in columns.items()}, "n_annotated": len(sample.target)})
+            start = stop
         return stats
 
     def aggregate(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         return aggregate_classes(stats, self.eval_batch_videos)
-
-
-def _foreground_areas(counts: Sequence[Counts]) -> list[int]:
-    """``foreground_area(counts).tolist()`` in one pass over all masks (the sum of each mask's odd runs)."""
-    if not counts:
-        return []
-    lengths = np.array([c.size for c in counts], dtype=np.int64)
-    flat = np.concatenate(counts)
-    position = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    running = np.concatenate(([0], np.cumsum(np.where(position % 2 == 1, flat, 0))))
-    ends = np.cumsum(lengths)
-    return (running[ends] - running[ends - lengths]).tolist()
-
-
-def _complement(counts: Counts) -> Counts:
-    """Run lengths of the complement of a mask: a leading 0-length background run flips the phase."""
-    if counts.size and counts[0] == 0:
-        return counts[1:].copy()
-    return np.concatenate(([0], counts))
 
 
 def aggregate_classes(stats: Sequence[Mapping[str, Any]], batch_videos: int) -> dict[str, float]:
