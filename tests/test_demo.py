@@ -232,6 +232,18 @@ def test_aa_table_claims_no_transfer() -> None:
 
 
 @pytest.mark.parametrize("folder", RUNS)
+def test_committed_summaries_and_tables_hold_the_comparators_verdicts(folder: str) -> None:
+    # What a reader sees (demo_summary.json, transfer_*/transfer.json) is what the comparator says of the results.
+    root = REFERENCE.parent / folder
+    stored = json.loads((root / "demo_summary.json").read_text())["verdicts"]
+    for table in stored:
+        expected = {t.task: t.verdict for t in _reference_report(folder, table).tasks}
+        assert stored[table] == expected, table
+        written = json.loads((root / f"transfer_{table}" / "transfer.json").read_text())
+        assert {r["task"]: r["verdict"] for r in written["tasks"]} == expected, table
+
+
+@pytest.mark.parametrize("folder", RUNS)
 def test_committed_runs_name_models_without_seeds_and_no_machine_paths(folder: str) -> None:
     plan = _plan(folder)
     for path in sorted((REFERENCE.parent / folder / "results").glob("*/*.json")):
