@@ -6,13 +6,12 @@ applied to the per-sample stats gives the metrics back.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crab_eval.errors import CrabEvalError
-from crab_eval.io import read_json_lines, write_json, write_jsonl
+from crab_eval.io import read_json, read_json_lines, write_json, write_jsonl
 
 if TYPE_CHECKING:
     import pandas
@@ -123,12 +122,9 @@ _REQUIRED = ("task", "split", "metrics", "n_samples", "n_missing", "n_unparsed")
 
 def read_result(path: str | Path, with_samples: bool = True) -> RunResult:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CrabEvalError("result file not found", path) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CrabEvalError(f"malformed result JSON ({exc})", path) from None
+    if not path.is_file():
+        raise CrabEvalError("result file not found", path)
+    data = read_json(path)
     if not isinstance(data, dict) or any(key not in data for key in _REQUIRED):
         raise CrabEvalError(f"not a crab-eval result file (needs keys {', '.join(_REQUIRED)})", path)
     samples: list[dict[str, Any]] = []

@@ -11,13 +11,12 @@ gives the ids: ``--id-map`` (a JSON list, position -> sample id, or an object {d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 
 from crab_eval.clients import golds
 from crab_eval.clients.golds import GoldReader, SampleGold
-from crab_eval.clients.lines import ClientError, ClientLine, field, has, text_of
+from crab_eval.clients.lines import ClientError, ClientLine, field, has, parse_json, read_text, text_of
 from crab_eval.clients.matching import POSITION
 from crab_eval.clients.source import Source, TaskRule, line_str, sample_id
 
@@ -25,12 +24,7 @@ from crab_eval.clients.source import Source, TaskRule, line_str, sample_id
 def read_id_map(path: str | Path) -> dict[str, str]:
     """doc_id (as a string) -> sample id, from a JSON list (index = doc_id) or object."""
     path = Path(path)
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ClientError("id map file not found", path) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ClientError(f"id map is not valid JSON ({exc})", path) from None
+    value = parse_json(read_text(path, "id map file"), path, "id map")
     mapping = dict(enumerate(value)) if isinstance(value, list) else value
     if not isinstance(mapping, dict) or not all(type(v) in (str, int) for v in mapping.values()):
         raise ClientError("id map must be a JSON list of sample ids or an object {doc_id: sample id}", path)

@@ -51,6 +51,14 @@ def read_text(path: Path, what: str = "client output file") -> str:
         raise ClientError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
 
 
+def parse_json(text: str, path: Path, what: str) -> Any:
+    """The JSON value of a file's ``text`` (from ``read_text``); malformed JSON is a ``ClientError`` naming ``what``."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ClientError(f"{what} is not valid JSON ({exc})", path) from None
+
+
 def _read_file(path: Path) -> Iterator[ClientLine]:
     text = read_text(path)
     whole = _whole_json_logs(text)

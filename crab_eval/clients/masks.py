@@ -18,13 +18,12 @@ translate. A video with some of its frames missing is left missing (reported), n
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crab_eval.clients.lines import ClientError, read_text
+from crab_eval.clients.lines import ClientError, parse_json, read_text
 from crab_eval.clients.matching import ConvertReport
 from crab_eval.layouts.avss import palette
 from crab_eval.metrics.masks import counts_to_string, mask_to_counts
@@ -66,10 +65,7 @@ def read_uid_map(path: str | Path) -> dict[str, str]:
             raise ClientError(f"id map CSV needs columns 'uid' and 'vid', header has {reader.fieldnames}", path)
         pairs = [(row["uid"], row["vid"], reader.line_num) for row in reader]
     else:
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise ClientError(f"id map is not valid JSON ({exc})", path) from None
+        value = parse_json(text, path, "id map")
         if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
             pairs = [(str(k), v, 0) for k, v in value.items()]
         elif isinstance(value, list) and all(isinstance(r, dict) and {"uid", "vid"} <= set(r) for r in value):
