@@ -60,8 +60,6 @@ class Change:
     # unified model shares across tasks (combine).
     single_seed: tuple[float, float] = (0.0, math.inf)
     unified_seed: tuple[float, float] = (0.0, math.inf)
-    # Hsu's conservative df (the smallest of the terms') instead of Satterthwaite's, for sums of many small-df terms.
-    conservative_df: bool = False
 
     @property
     def v_seeds(self) -> float:
@@ -73,10 +71,7 @@ class Change:
 
     @property
     def df(self) -> float:
-        terms = [(self.v_items, self.df_items), *self.seed_terms]
-        if self.conservative_df:
-            return min(df for v, df in terms if v > 0.0) if any(v > 0.0 for v, _ in terms) else math.inf
-        return _satterthwaite(terms)
+        return _satterthwaite([(self.v_items, self.df_items), *self.seed_terms])
 
     @property
     def verdict_possible(self) -> bool:
@@ -201,17 +196,23 @@ def estimate_change(
 def combine(
     parts: list[tuple[float, Change]], detail: str, unified_measured: tuple[float, float] | None = None
 ) -> Change:
-    """A weighted sum ``sum_i w_i * change_i`` of the tasks' changes (Satterthwaite over its terms). Test items and
-    single-task seeds are independent across tasks: one term each. The unified arm's seed effects are not: its run is
-    one model for every task, so a lucky seed lifts them all. Unless the seeds line up (then their spread is measured
-    per seed: ``unified_measured``), their correlation is unknown, so the largest variance any correlation gives is
-    taken, ``(sum_i |w_i| s_i)^2``, as one term with the smallest of the tasks' unified dfs (one set of models).
-    ``unified_measured`` (value, df): the unified part measured from seeds that line up, used instead of the bound.
-    The df are Hsu's, the smallest of the terms': Satterthwaite's, with a 1-df term among better-known ones,
-    under-covered in simulated A/A studies with 2 unified seeds; tests/test_transfer_calibration.py measures these."""
+    """A weighted sum ``sum_i w_i * change_i`` of the tasks' changes, in three terms as the per-seed path has them
+    (Satterthwaite over items, single-task seeds, unified seeds):
+
+    - test items: independent across tasks (disjoint items), summed;
+    - single-task seeds: independent models, their variances summed; one term with the df of the worst-known task's
+      spread (as the per-seed path's single arm, whose df are K - 1 however many tasks it sums);
+    - unified seeds: one model for every task, so a lucky seed lifts them all. Measured per seed where the seeds
+      line up (``unified_measured``: value, df), else bounded by the largest variance any correlation across tasks
+      gives, ``(sum_i |w_i| s_i)^2``, with the smallest of the tasks' unified df.
+
+    Summing every task's seed terms as separate Satterthwaite terms under-covered in simulated A/A studies with two
+    unified seeds; tests/test_transfer_calibration.py measures this form."""
     noises = {c.noise for _, c in parts}
     noise = next((n for n in (UNMEASURED, ASSUMED, BORROWED) if n in noises), MEASURED)
     singles = [(w * w * c.single_seed[0], c.single_seed[1]) for w, c in parts if c.single_seed[0] > 0.0]
+    if singles:  # one term, as the per-seed path has: the df of the worst-known task's spread
+        singles = [(sum(v for v, _ in singles), min(df for _, df in singles))]
     shared = sum(abs(w) * math.sqrt(c.unified_seed[0]) for w, c in parts) ** 2
     unified = [(shared, min(c.unified_seed[1] for _, c in parts))] if shared > 0.0 else []
     if unified_measured is not None:
@@ -223,5 +224,4 @@ def combine(
         df_items=min(c.df_items for _, c in parts),
         noise=noise,
         noise_detail=detail,
-        conservative_df=True,
     )

@@ -289,19 +289,20 @@ def test_delta_m_is_the_mean_relative_change_and_per_seed_when_seeds_align() -> 
 
 
 def test_combine_by_hand() -> None:
-    """Two tasks, weights +1 and -2. Items and single-task seeds add as independent terms; the unified parts as one
-    fully shared term (sum of |w| s)^2 with the smallest df; the df is Hsu's: the smallest of the terms'."""
+    """Two tasks, weights +1 and -2. Three terms: items (summed), single-task seeds (summed, the smallest df), the
+    unified parts as one fully shared term (sum of |w| s)^2 with the smallest df; Satterthwaite over the three."""
     a = Change(1.0, 0.5, ((0.04, 2.0), (0.09, 3.0)), 100.0, "measured", "", (0.04, 2.0), (0.09, 3.0))
     b = Change(-0.5, 0.2, ((0.01, 4.0), (0.16, 5.0)), 50.0, "measured", "", (0.01, 4.0), (0.16, 5.0))
     both = combine([(1.0, a), (-2.0, b)], "d")
     assert both.estimate == pytest.approx(1.0 + 1.0)
-    assert both.v_items == pytest.approx(0.5 + 4 * 0.2)
-    # singles 0.04 (df 2) and 4 * 0.01 (df 4); unified (1 * 0.3 + 2 * 0.4)^2 = 1.21 (df min(3, 5) = 3)
-    assert [x for term in both.seed_terms for x in term] == pytest.approx([0.04, 2.0, 0.04, 4.0, 1.21, 3.0])
-    assert both.se == pytest.approx((1.3 + 0.04 + 0.04 + 1.21) ** 0.5)
-    assert both.df == 2.0  # the single-task term of task a
+    assert both.v_items == pytest.approx(0.5 + 4 * 0.2) and both.df_items == 50.0
+    # singles 0.04 + 4 * 0.01 (df min(2, 4) = 2); unified (1 * 0.3 + 2 * 0.4)^2 = 1.21 (df min(3, 5) = 3)
+    assert [x for term in both.seed_terms for x in term] == pytest.approx([0.08, 2.0, 1.21, 3.0])
+    assert both.se == pytest.approx((1.3 + 0.08 + 1.21) ** 0.5)
+    assert both.df == pytest.approx(2.59**2 / (1.3**2 / 50 + 0.08**2 / 2 + 1.21**2 / 3))
     measured = combine([(1.0, a), (-2.0, b)], "d", unified_measured=(0.5, 1.0))
-    assert measured.se == pytest.approx((1.3 + 0.04 + 0.04 + 0.5) ** 0.5) and measured.df == 1.0
+    assert measured.se == pytest.approx((1.3 + 0.08 + 0.5) ** 0.5)
+    assert measured.df == pytest.approx(1.88**2 / (1.3**2 / 50 + 0.08**2 / 2 + 0.5**2 / 1))
 
 
 # ---- pairing refusals ----------------------------------------------------------------------------------------------

@@ -100,5 +100,5 @@ def delta_m_misses(k: int, effect: float, n_exp: int) -> dict[str, int]:
 def test_delta_m_interval_holds_its_level_when_runs_do_not_line_up() -> None:
     counts = delta_m_misses(3, 0.0, N_EXP)
     assert not_above(counts["lost"], N_EXP, 0.05) and not_above(counts["renamed"], N_EXP, 0.05)
-    planted = delta_m_misses(5, 0.6, 20)  # conservative (Hsu's df) but not blind: a +10-point transfer is seen
+    planted = delta_m_misses(5, 0.6, 20)  # and not blind: a +10-point transfer is seen
     assert planted["lost"] >= 0.7 * 20 and planted["renamed"] >= 0.7 * 20
