@@ -49,6 +49,13 @@ class PredictionSet:
     def n_missing(self) -> int:
         return len(self.missing_ids)
 
+    def parse_rate(self, tier: str | None = None) -> float | None:
+        """Percent of the text lines read under ``tier`` (default: the scored one); None without text lines."""
+        if not self.n_text:
+            return None
+        n_bad = self.n_unparsed if tier is None else self.unparsed_by_tier[tier]
+        return 100.0 * (self.n_text - n_bad) / self.n_text
+
     @property
     def n_extra(self) -> int:
         return len(self.extra_ids)

@@ -345,33 +345,35 @@ def _delta_m(rows: list[TaskTransfer]) -> tuple[Change | None, str]:
     unified_seeds = {tuple(map(str, r.unified.seeds)) for r in parts}
     single_k = {len(r.single.values) for r in parts}
     unified_aligned = len(unified_seeds) == 1 and None not in parts[0].unified.seeds
-    if unified_aligned and len(single_k) == 1 and max(len(parts[0].single.values), len(parts[0].unified.values)) >= 2:
-        arms = []
-        for side in (0, 1):
-            arm_noise = [r.arm_noise[side] for r in parts]  # type: ignore[index]
-            # Tasks' item draws are independent streams: replicate b of every task together is a joint draw.
-            values = np.sum([w * a.values for w, a in zip(weights, arm_noise, strict=True)], axis=0)
-            replicates = np.sum([w * a.replicates for w, a in zip(weights, arm_noise, strict=True)], axis=0)
-            arms.append(ArmNoise(values, replicates))
+    k_unified = len(parts[0].unified.values)
+    if unified_aligned and len(single_k) == 1 and max(*single_k, k_unified) >= 2:
+        arms = [_weighted_arm(parts, weights, side) for side in (0, 1)]
         change = estimate_change(arms[0], arms[1], 1.0, sum(r.n_groups for r in parts))
         return change, "computed per seed: the unified seeds are the same models across tasks"
-    changes = [r.change for r in parts]
+    changes: list[Change] = [r.change for r in parts if r.change is not None]
     measured = None
-    k_unified = len(parts[0].unified.values)
-    if unified_aligned and k_unified >= 2 and all(c.noise != UNMEASURED for c in changes):  # type: ignore[union-attr]
-        per_seed = np.sum([w * r.arm_noise[1].values for w, r in zip(weights, parts, strict=True)], axis=0)  # type: ignore[index]
-        measured = (float(np.var(per_seed, ddof=1)) / k_unified, k_unified - 1.0)
+    if unified_aligned and k_unified >= 2 and all(c.noise != UNMEASURED for c in changes):
+        measured = (_weighted_arm(parts, weights, 1).seed_variance() / k_unified, k_unified - 1.0)
         detail = "tasks combined, the unified seeds' shared effect measured per seed"
-    elif any(c.unified_seed[0] > 0.0 for c in changes):  # type: ignore[union-attr]
+    elif any(c.unified_seed[0] > 0.0 for c in changes):
         detail = "tasks combined, the unified model's seed effect bounded as fully shared"
-    elif all(c.noise == UNMEASURED for c in changes):  # type: ignore[union-attr]
+    elif all(c.noise == UNMEASURED for c in changes):
         # Measured: such an interval misses a true Delta_m of 0 in 61 % of A/A studies (docs/transfer.md).
         detail = "the interval covers test items only"
     else:
         detail = "tasks taken as independent"
-    # r.change is already signed (positive = better): only the scale of Delta_t remains.
-    scaled = [(100.0 / (len(parts) * r.single.mean), r.change) for r in parts]
-    return combine(scaled, detail, measured), detail  # type: ignore[arg-type]
+    # Each change is already signed (positive = better): only the scale of Delta_t remains.
+    scaled = [(100.0 / (len(parts) * r.single.mean), c) for r, c in zip(parts, changes, strict=True)]
+    return combine(scaled, detail, measured), detail
+
+
+def _weighted_arm(parts: list[TaskTransfer], weights: list[float], side: int) -> ArmNoise:
+    """One arm's per-seed sum over tasks, sum_t w_t Y_{t,k}, with its item replicates. Tasks' item draws are
+    independent streams: replicate b of every task together is a joint draw."""
+    arms = [r.arm_noise[side] for r in parts]  # type: ignore[index]
+    values = np.sum([w * a.values for w, a in zip(weights, arms, strict=True)], axis=0)
+    replicates = np.sum([w * a.replicates for w, a in zip(weights, arms, strict=True)], axis=0)
+    return ArmNoise(values, replicates)
 
 
 def summarise(

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     n = len(samples)
     print(f"{args.predictions}: {preds.n_lines} lines for {task.id}/{split} ({n} samples)")
     print(f"  structured predictions: {preds.n_structured}")
-    rates = ", ".join(f"{tier} {_rate(preds.n_text, n_bad)}" for tier, n_bad in preds.unparsed_by_tier.items())
+    rates = ", ".join(f"{tier} {_percent(preds.parse_rate(tier))}" for tier in preds.unparsed_by_tier)
     print(f"  text predictions:       {preds.n_text} (parse rate: {rates})")
     print(f"  unparsed (scored wrong): {preds.n_unparsed} ({args.extract} tier)")
     print(f"  missing (scored wrong):  {preds.n_missing} of {n}")
@@ -54,5 +54,5 @@ def run(args: argparse.Namespace) -> int:
     return 0 if not preds.errors else 1
 
 
-def _rate(n_text: int, n_unparsed: int) -> str:
-    return f"{100.0 * (n_text - n_unparsed) / n_text:.1f}%" if n_text else "-"
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1f}%"

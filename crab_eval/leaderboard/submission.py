@@ -203,7 +203,7 @@ def validate(
                     n_text=preds.n_text,
                     n_unparsed=preds.n_unparsed,
                     n_missing=preds.n_missing,
-                    parse_rate=(100.0 * (preds.n_text - preds.n_unparsed) / preds.n_text) if preds.n_text else None,
+                    parse_rate=preds.parse_rate(),
                     errors=[str(_relocate(e, pred.path, display)) for e in preds.errors],
                 )
             reports.append(report)
